@@ -1,0 +1,375 @@
+"""The DuckDB store: the only module that opens connections.
+
+Canonical tables are created from app.schema. Derived tables (monthly ARR per
+account, the per-account-month ARR bridge category, contracts derived from line
+items) are rebuilt inside each import's transaction, so pages read small
+materialised tables instead of recomputing window functions.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from app.schema import KINDS, SQL_TYPES, quote_ident
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DB = ROOT / "data" / "cs.duckdb"
+
+# A renewal line that starts up to this many days after the old term ended still
+# counts as a renewal of that contract (a renewal signed late), not as churn.
+RENEWAL_GRACE_DAYS = 31
+# Derived contracts are generated this far past the as-of date, so that the
+# forecast sees the coming renewal dates of recurring subscriptions.
+CONTRACT_HORIZON_MONTHS = 24
+
+Cursor = duckdb.DuckDBPyConnection
+
+_APP_DDL = """
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE SEQUENCE IF NOT EXISTS import_log_seq;
+CREATE TABLE IF NOT EXISTS import_log (
+    id BIGINT PRIMARY KEY DEFAULT nextval('import_log_seq'),
+    imported_at TIMESTAMP, file_name VARCHAR, sha256 VARCHAR, kind VARCHAR, mode VARCHAR,
+    rows BIGINT, outcome VARCHAR, message VARCHAR
+);
+CREATE TABLE IF NOT EXISTS scenarios (
+    name VARCHAR PRIMARY KEY, saved_at TIMESTAMP, inputs_json VARCHAR
+);
+CREATE SEQUENCE IF NOT EXISTS forecast_runs_seq;
+CREATE TABLE IF NOT EXISTS forecast_runs (
+    id BIGINT PRIMARY KEY DEFAULT nextval('forecast_runs_seq'),
+    saved_at TIMESTAMP, as_of DATE, kind VARCHAR, model_version VARCHAR,
+    inputs_json VARCHAR, outputs_json VARCHAR
+);
+"""
+
+
+def db_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The store file: --db PATH, else $CS_DB, else data/cs.duckdb."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("CS_DB")
+    return Path(env) if env else DEFAULT_DB
+
+
+def connect(path: str | os.PathLike[str] | None = None, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the store (creating the schema). Extensions never download at run time."""
+    p = db_path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(
+            str(p),
+            read_only=read_only,
+            config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
+        )
+    except duckdb.IOException as exc:
+        raise StoreError(f"cannot open the store {p}: {exc}. Is another process (the app?) using it?") from exc
+    if not read_only:
+        ensure_schema(con)
+    return con
+
+
+class StoreError(RuntimeError):
+    """A store problem worth showing to a user as is."""
+
+
+def table_ddl(kind: str, extra_columns: Sequence[str] = ()) -> str:
+    k = KINDS[kind]
+    cols = [f"{quote_ident(c.name)} {SQL_TYPES[c.type]}" for c in k.columns]
+    cols += [f"{quote_ident(c)} VARCHAR" for c in extra_columns]
+    return f"CREATE TABLE IF NOT EXISTS {quote_ident(kind)} ({', '.join(cols)})"
+
+
+def ensure_schema(con: Cursor) -> None:
+    for kind in KINDS:
+        con.execute(table_ddl(kind))
+    con.execute(_APP_DDL)
+    if not table_exists(con, "arr_monthly"):
+        with transaction(con):
+            rebuild_derived(con)
+
+
+def table_exists(cur: Cursor, name: str) -> bool:
+    return bool(cur.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchall()[0][0])
+
+
+@contextmanager
+def transaction(cur: Cursor) -> Iterator[Cursor]:
+    """All or nothing: any exception rolls back every statement inside."""
+    cur.execute("BEGIN TRANSACTION")
+    try:
+        yield cur
+    except BaseException:
+        cur.execute("ROLLBACK")
+        raise
+    cur.execute("COMMIT")
+
+
+def query_df(cur: Cursor, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
+    """Run a query with bound parameters and fetch the whole result."""
+    return cur.execute(sql, params or []).df()
+
+
+def query_rows(cur: Cursor, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[tuple]:
+    return cur.execute(sql, params or []).fetchall()
+
+
+def columns_of(cur: Cursor, table: str) -> list[str]:
+    rows = cur.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
+        [table]).fetchall()
+    return [r[0] for r in rows]
+
+
+# ---------------------------------------------------------------- meta / as-of
+
+def get_meta(cur: Cursor, key: str) -> str | None:
+    rows = cur.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchall()
+    return rows[0][0] if rows else None
+
+
+def set_meta(cur: Cursor, key: str, value: str | None) -> None:
+    cur.execute("DELETE FROM meta WHERE key = ?", [key])
+    if value is not None:
+        cur.execute("INSERT INTO meta VALUES (?, ?)", [key, value])
+
+
+def default_as_of(today: dt.date | None = None) -> dt.date:
+    """Last day of the last complete month."""
+    today = today or dt.date.today()
+    return today.replace(day=1) - dt.timedelta(days=1)
+
+
+def as_of(cur: Cursor) -> dt.date:
+    """The data's as-of date: set by the sample generator, else the last complete month end."""
+    v = get_meta(cur, "as_of")
+    return dt.date.fromisoformat(v) if v else default_as_of()
+
+
+def data_version(cur: Cursor) -> str:
+    """Changes whenever the data changes; the cache key for derived results."""
+    n = cur.execute("SELECT coalesce(max(id), 0) FROM import_log WHERE outcome = 'ok'").fetchall()[0][0]
+    return f"{n}:{as_of(cur).isoformat()}"
+
+
+# ---------------------------------------------------------------- writes
+
+def write_table(cur: Cursor, kind: str, df: pd.DataFrame, mode: str) -> None:
+    """Replace or append the rows of a canonical table (inside the caller's transaction).
+
+    Extra account columns (already safe identifiers) are added as VARCHAR columns.
+    """
+    if mode not in ("replace", "append"):
+        raise ValueError(f"mode must be replace or append, not {mode!r}")
+    existing = columns_of(cur, kind)
+    extra = [c for c in df.columns if c not in existing]
+    if extra and not KINDS[kind].keeps_extra:
+        raise ValueError(f"unexpected columns for {kind}: {extra}")
+    if mode == "replace":
+        canonical = KINDS[kind].names
+        cur.execute(f"DROP TABLE {quote_ident(kind)}")
+        cur.execute(table_ddl(kind, [c for c in df.columns if c not in canonical]))
+        existing = columns_of(cur, kind)
+    else:
+        for c in extra:
+            cur.execute(f"ALTER TABLE {quote_ident(kind)} ADD COLUMN {quote_ident(c)} VARCHAR")
+        existing = columns_of(cur, kind)
+    cols = [c for c in existing if c in df.columns]
+    cur.register("_incoming", df[cols])
+    try:
+        col_sql = ", ".join(quote_ident(c) for c in cols)
+        cur.execute(f"INSERT INTO {quote_ident(kind)} ({col_sql}) SELECT {col_sql} FROM _incoming")
+    finally:
+        cur.unregister("_incoming")
+
+
+def log_import(cur: Cursor, *, file_name: str, sha256: str, kind: str, mode: str, rows: int,
+               outcome: str, message: str) -> None:
+    cur.execute(
+        "INSERT INTO import_log (imported_at, file_name, sha256, kind, mode, rows, outcome, message) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [dt.datetime.now().replace(microsecond=0), file_name, sha256, kind, mode, rows, outcome, message],
+    )
+
+
+def import_history(cur: Cursor, limit: int = 50) -> pd.DataFrame:
+    return query_df(cur, "SELECT imported_at, file_name, kind, mode, rows, outcome, message, sha256 FROM import_log "
+                         "ORDER BY id DESC LIMIT ?", [limit])
+
+
+# ---------------------------------------------------------------- derived tables
+
+def rebuild_derived(cur: Cursor) -> None:
+    """Rebuild arr_monthly, arr_bridge_account and contracts_derived (caller holds the transaction).
+
+    Monthly ARR rule: the ARR of an account in month m is the sum of the ARR of its
+    line items active on m's last day, active meaning start_date <= day < end_date
+    (end exclusive, NULL = open-ended). So a line contributes to the months from
+    month(start_date) up to but excluding month(end_date); a line that starts and
+    ends inside one month never shows at a month end.
+    """
+    asof = as_of(cur)
+    asof_month = asof.replace(day=1)
+    cur.execute(
+        """
+        CREATE OR REPLACE TABLE arr_monthly AS
+        WITH lines AS (
+            SELECT account_id, arr,
+                   CAST(date_trunc('month', start_date) AS DATE) AS m0,
+                   CAST(CASE WHEN end_date IS NULL THEN $asof_month + INTERVAL 1 MONTH
+                             ELSE date_trunc('month', end_date) END AS DATE) AS m1
+            FROM subscriptions
+            WHERE arr > 0
+        ),
+        spine AS (
+            SELECT CAST(range AS DATE) AS month
+            FROM range((SELECT coalesce(min(m0), $asof_month) FROM lines),
+                       $asof_month + INTERVAL 1 MONTH, INTERVAL 1 MONTH)
+        )
+        SELECT l.account_id, s.month, round(sum(l.arr), 2) AS arr
+        FROM lines l JOIN spine s ON s.month >= l.m0 AND s.month < l.m1
+        GROUP BY l.account_id, s.month
+        HAVING round(sum(l.arr), 2) > 0
+        """,
+        {"asof_month": asof_month},
+    )
+    # One row per account and month from its first active month on, while it has
+    # ARR now or had it the month before. 'Reactivation' = ARR back after a month
+    # end at zero; a gap that does not span a month end is invisible.
+    cur.execute(
+        """
+        CREATE OR REPLACE TABLE arr_bridge_account AS
+        WITH firsts AS (SELECT account_id, min(month) AS first_month FROM arr_monthly GROUP BY account_id),
+        spine AS (
+            SELECT CAST(range AS DATE) AS month
+            FROM range((SELECT coalesce(min(first_month), $asof_month) FROM firsts),
+                       $asof_month + INTERVAL 1 MONTH, INTERVAL 1 MONTH)
+        ),
+        dense AS (
+            SELECT f.account_id, s.month, f.first_month, coalesce(a.arr, 0) AS arr
+            FROM firsts f JOIN spine s ON s.month >= f.first_month
+            LEFT JOIN arr_monthly a ON a.account_id = f.account_id AND a.month = s.month
+        ),
+        lagged AS (
+            SELECT account_id, month, first_month, arr,
+                   coalesce(lag(arr) OVER (PARTITION BY account_id ORDER BY month), 0) AS prev_arr
+            FROM dense
+        )
+        SELECT account_id, month, prev_arr, arr,
+               CASE WHEN prev_arr = 0 AND arr > 0 AND month = first_month THEN 'new'
+                    WHEN prev_arr = 0 AND arr > 0 THEN 'reactivation'
+                    WHEN prev_arr > 0 AND arr = 0 THEN 'churn'
+                    WHEN arr > prev_arr THEN 'expansion'
+                    WHEN arr < prev_arr THEN 'contraction'
+                    ELSE 'flat' END AS category
+        FROM lagged
+        WHERE prev_arr > 0 OR arr > 0
+        """,
+        {"asof_month": asof_month},
+    )
+    _rebuild_contracts(cur, asof)
+
+
+def _rebuild_contracts(cur: Cursor, asof: dt.date) -> None:
+    """Contracts derived from line items.
+
+    Each line's billing period end is a renewal date: start + k x billing_period_months
+    (12 when not given), plus its end_date. Lines of one account whose periods end on
+    the same date form one contract: arr = their summed ARR. Renewed ARR = ARR of those
+    lines that go on past the date + ARR of the account's lines starting on the date;
+    when that is zero, lines starting within RENEWAL_GRACE_DAYS after the date count
+    instead (a renewal signed late is a renewal, not churn). Outcome is
+    known once date + grace <= as-of: churned (renewed 0), downgraded (< due),
+    expanded (> due), renewed (= due). Open-ended lines generate renewal dates up to
+    CONTRACT_HORIZON_MONTHS past the as-of date.
+    """
+    horizon = _add_months(asof, CONTRACT_HORIZON_MONTHS)
+    cur.execute(
+        """
+        CREATE OR REPLACE TABLE contracts_derived AS
+        WITH s AS (
+            SELECT row_number() OVER () AS line_no, account_id, start_date, end_date, arr,
+                   greatest(coalesce(billing_period_months, 12), 1) AS bp
+            FROM subscriptions WHERE arr > 0
+        ),
+        k AS (
+            SELECT line_no, account_id, start_date, end_date, arr, bp,
+                   unnest(generate_series(1, CAST(ceil(date_diff('month', start_date,
+                        least(coalesce(end_date, $horizon), $horizon)) / bp) AS BIGINT) + 1)) AS k
+            FROM s
+        ),
+        bounds AS (
+            SELECT line_no, account_id, end_date, arr, bp,
+                   CAST(start_date + to_months(CAST(k * bp AS INTEGER)) AS DATE) AS d
+            FROM k
+        ),
+        periods AS (
+            SELECT line_no, account_id, end_date, arr, bp, d FROM bounds
+            WHERE d < coalesce(end_date, $horizon + INTERVAL 1 DAY) AND d <= $horizon
+            UNION
+            SELECT line_no, account_id, end_date, arr, bp, end_date AS d FROM s
+            WHERE end_date IS NOT NULL AND end_date <= $horizon
+        ),
+        grouped AS (
+            SELECT account_id, d AS end_date,
+                   CAST(min(d - to_months(CAST(bp AS INTEGER))) AS DATE) AS start_date,
+                   round(sum(arr), 2) AS arr,
+                   round(sum(CASE WHEN end_date IS NULL OR end_date > d THEN arr ELSE 0 END), 2) AS continuing
+            FROM periods GROUP BY account_id, d
+        ),
+        late AS (
+            SELECT g.account_id, g.end_date,
+                   round(coalesce(sum(CASE WHEN s.start_date = g.end_date THEN s.arr END), 0), 2) AS on_date,
+                   round(coalesce(sum(s.arr), 0), 2) AS within_grace
+            FROM grouped g JOIN s ON s.account_id = g.account_id
+             AND s.start_date >= g.end_date AND s.start_date < g.end_date + $grace
+            GROUP BY g.account_id, g.end_date
+        ),
+        judged AS (
+            SELECT g.*, g.continuing + CASE WHEN g.continuing = 0 AND coalesce(l.on_date, 0) = 0
+                                            THEN coalesce(l.within_grace, 0)
+                                            ELSE coalesce(l.on_date, 0) END AS renewed
+            FROM grouped g LEFT JOIN late l ON l.account_id = g.account_id AND l.end_date = g.end_date
+        )
+        SELECT account_id || ':' || strftime(end_date, '%Y-%m-%d') AS contract_id,
+               account_id, start_date, end_date, arr,
+               CASE WHEN end_date + $grace > $asof THEN NULL
+                    WHEN renewed = 0 THEN 'churned'
+                    WHEN renewed < arr THEN 'downgraded'
+                    WHEN renewed > arr THEN 'expanded'
+                    ELSE 'renewed' END AS outcome,
+               CASE WHEN end_date + $grace > $asof THEN NULL ELSE renewed END AS renewed_arr
+        FROM judged
+        """,
+        {"horizon": horizon, "grace": RENEWAL_GRACE_DAYS, "asof": asof},
+    )
+    cur.execute(
+        """
+        CREATE OR REPLACE VIEW renewals AS
+        SELECT contract_id, account_id, start_date, end_date, arr, outcome, renewed_arr, 'imported' AS source
+        FROM contracts WHERE (SELECT count(*) FROM contracts) > 0
+        UNION ALL
+        SELECT contract_id, account_id, start_date, end_date, arr, outcome, renewed_arr, 'derived' AS source
+        FROM contracts_derived WHERE (SELECT count(*) FROM contracts) = 0
+        """
+    )
+
+
+def _add_months(d: dt.date, n: int) -> dt.date:
+    y, m = divmod(d.month - 1 + n, 12)
+    year, month = d.year + y, m + 1
+    import calendar
+
+    return dt.date(year, month, min(d.day, calendar.monthrange(year, month)[1]))
+
+
+def row_counts(cur: Cursor) -> dict[str, int]:
+    return {k: cur.execute(f"SELECT count(*) FROM {quote_ident(k)}").fetchall()[0][0] for k in KINDS}
