@@ -156,7 +156,7 @@ def as_of(cur: Cursor) -> dt.date:
 
 def data_version(cur: Cursor) -> str:
     """Changes whenever the data changes; the cache key for derived results."""
-    n = cur.execute("SELECT coalesce(max(id), 0) FROM import_log WHERE outcome = 'ok'").fetchall()[0][0]
+    n = cur.execute("SELECT coalesce(max(id), 0) FROM import_log").fetchall()[0][0]
     return f"{n}:{as_of(cur).isoformat()}"
 
 
@@ -189,6 +189,46 @@ def write_table(cur: Cursor, kind: str, df: pd.DataFrame, mode: str) -> None:
         cur.execute(f"INSERT INTO {quote_ident(kind)} ({col_sql}) SELECT {col_sql} FROM _incoming")
     finally:
         cur.unregister("_incoming")
+
+
+def unknown_accounts(cur: Cursor, account_ids: pd.Series) -> list[str]:
+    """Account ids not present in accounts."""
+    cur.register("_ids", pd.DataFrame({"account_id": account_ids.dropna().unique()}))
+    try:
+        rows = cur.execute("SELECT i.account_id FROM _ids i LEFT JOIN accounts a USING (account_id) "
+                           "WHERE a.account_id IS NULL").fetchall()
+    finally:
+        cur.unregister("_ids")
+    return [r[0] for r in rows]
+
+
+def existing_keys(cur: Cursor, kind: str, key: str, values: pd.Series) -> list[str]:
+    """Keys of kind already stored (for append mode)."""
+    if kind not in KINDS or KINDS[kind].key != key:
+        raise ValueError(f"{key} is not the key of {kind}")
+    cur.register("_keys", pd.DataFrame({"k": values.dropna().unique()}))
+    try:
+        rows = cur.execute(f"SELECT t.{quote_ident(key)} FROM {quote_ident(kind)} t JOIN _keys k "
+                           f"ON t.{quote_ident(key)} = k.k").fetchall()
+    finally:
+        cur.unregister("_keys")
+    return [r[0] for r in rows]
+
+
+def orphan_summary(cur: Cursor) -> list[str]:
+    """One message per table holding rows for accounts missing from accounts."""
+    msgs = []
+    for kind in KINDS:
+        if kind == "accounts" or "account_id" not in KINDS[kind].names:
+            continue
+        rows = cur.execute(
+            f"SELECT count(*), min(t.account_id) FROM {quote_ident(kind)} t "
+            "LEFT JOIN accounts a USING (account_id) WHERE a.account_id IS NULL").fetchall()
+        n, example = rows[0]
+        if n:
+            msgs.append(f"every stored {kind} row to belong to a known account: {n:,} {kind} rows would be "
+                        f"left without their account (e.g. {example!r}); include those accounts or use append")
+    return msgs
 
 
 def log_import(cur: Cursor, *, file_name: str, sha256: str, kind: str, mode: str, rows: int,

@@ -18,6 +18,13 @@ from app import charts, export, store
 
 T = TypeVar("T")
 
+# Home's "where to go next": (page file, label, what the user gets there). Pages
+# join this list when they exist.
+NEXT_STEPS: list[tuple[str, str, str]] = [
+    ("pages/data.py", "Data", "Load accounts, subscriptions, usage, NPS, tickets, churn reasons and the CSM roster "
+                              "(CSV, Excel or Parquet), or reset to the sample company."),
+]
+
 SEGMENT_KEY = "segment_filter"  # non-widget key: survives page switches
 ALL = "All segments"
 

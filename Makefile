@@ -1,0 +1,41 @@
+# The two set-up commands (README): `make run` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DB ?= data/cs.duckdb
+PORT ?= 8501
+
+.PHONY: run test test-fast bench sample clean
+
+$(BIN)/.installed: requirements.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(BIN)/.installed-test: $(BIN)/.installed requirements-test.txt
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-test.txt
+	touch $@
+
+# Debian's Chromium for the browser tests (Playwright cannot download browsers here).
+/usr/bin/chromium:
+	(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+	  || (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+run: $(BIN)/.installed
+	$(BIN)/python -m app sample --if-missing --db $(DB)
+	CS_DB=$(DB) $(BIN)/streamlit run streamlit_app.py --server.port $(PORT)
+
+test: $(BIN)/.installed-test /usr/bin/chromium
+	$(BIN)/python -m pytest
+
+test-fast: $(BIN)/.installed-test
+	$(BIN)/python -m pytest -m "not slow and not browser"
+
+bench: $(BIN)/.installed-test /usr/bin/chromium
+	$(BIN)/python -m bench
+
+sample: $(BIN)/.installed
+	$(BIN)/python -m app sample --db $(DB)
+
+clean:
+	rm -rf $(VENV) data/cs.duckdb data/cs.duckdb.wal .pytest_cache

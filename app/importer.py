@@ -1,0 +1,654 @@
+"""Import: read a file, map its columns, validate, write to the store in one transaction.
+
+The Data page and the CLI (`python -m app load`) both call `import_file`. A file
+with problems is refused with every problem listed (row, column, value, what was
+expected) and the store is left exactly as it was.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from app import store
+from app.schema import DATE, INT, KINDS, MRR, NUMBER, OUTCOMES, STR, Kind, normalize_name, safe_identifier
+
+MAX_PROBLEMS_SHOWN = 200
+IGNORE = ""  # mapping target meaning "do not import this column"
+
+# Row numbers in messages are the spreadsheet's: the header is row 1.
+HEADER_ROWS = 1
+
+_PERIOD_WORDS = {
+    "monthly": 1, "month": 1, "mo": 1, "m": 1, "quarterly": 3, "quarter": 3, "q": 3,
+    "semiannual": 6, "semiannually": 6, "halfyearly": 6, "annual": 12, "annually": 12, "yearly": 12,
+    "year": 12, "y": 12, "biennial": 24, "twoyear": 24, "2year": 24, "triennial": 36, "threeyear": 36,
+    "3year": 36,
+}
+_OUTCOME_WORDS = {
+    "renewed": "renewed", "renew": "renewed", "won": "renewed", "closedwon": "renewed",
+    "churned": "churned", "churn": "churned", "lost": "churned", "closedlost": "churned",
+    "cancelled": "churned", "canceled": "churned",
+    "downgraded": "downgraded", "downgrade": "downgraded", "contracted": "downgraded",
+    "expanded": "expanded", "expansion": "expanded", "upsold": "expanded", "upsell": "expanded",
+}
+# Choices offered on the Data page when dates are ambiguous (None = detect).
+DATE_FORMATS: dict[str, str | None] = {
+    "Detect (ISO, US or EU)": None, "MM/DD/YYYY (US)": "%m/%d/%Y", "DD/MM/YYYY (EU)": "%d/%m/%Y",
+    "DD.MM.YYYY": "%d.%m.%Y", "YYYY-MM-DD": "%Y-%m-%d",
+}
+_TEXT_DATE_FORMATS = ("%d %b %Y", "%d %B %Y", "%b %d %Y", "%B %d %Y", "%d-%b-%Y", "%d-%b-%y", "%b %d, %Y",
+                      "%B %d, %Y", "%Y%m%d")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a file, precise enough to fix it."""
+
+    file: str
+    row: int | None
+    column: str | None
+    value: str | None
+    expected: str
+
+    def __str__(self) -> str:
+        where = [self.file]
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        if self.column is not None:
+            where.append(f"column '{self.column}'")
+        got = f": got {self.value!r}" if self.value is not None else ":"
+        return f"{', '.join(where)}{got} expected {self.expected}"
+
+
+class ImportRefused(Exception):
+    def __init__(self, problems: list[Problem]):
+        super().__init__("; ".join(str(p) for p in problems[:3]))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """A file read as text cells, before mapping."""
+
+    frame: pd.DataFrame
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Prepared:
+    frame: pd.DataFrame  # canonical columns, typed, plus kept extra columns
+    problems: tuple[Problem, ...]
+    notes: tuple[str, ...]
+    mapping: dict[str, str]  # source column -> target ('' = ignored)
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    ok: bool
+    kind: str
+    file_name: str
+    mode: str
+    rows: int
+    problems: tuple[Problem, ...] = ()
+    notes: tuple[str, ...] = ()
+    total_problems: int = 0
+
+    @property
+    def message(self) -> str:
+        if self.ok:
+            return f"Imported {self.rows:,} rows into {self.kind} ({self.mode})."
+        shown = "\n".join(f"- {p}" for p in self.problems)
+        more = self.total_problems - len(self.problems)
+        tail = f"\n- ... and {more:,} more problems" if more > 0 else ""
+        return (f"{self.file_name} was not imported into {self.kind}: {self.total_problems:,} problem(s). "
+                f"Nothing in the store was changed.\n{shown}{tail}")
+
+
+# ---------------------------------------------------------------- reading
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_table(data: bytes, file_name: str, sheet: str | None = None) -> RawTable:
+    """Read CSV (delimiter sniffed; UTF-8, UTF-8 with BOM or Latin-1), Parquet or Excel into text cells.
+
+    Raises ImportRefused with a clear problem when the file cannot be read.
+    """
+    suffix = Path(file_name).suffix.lower()
+    if not data or not data.strip():
+        raise ImportRefused([Problem(file_name, None, None, None, "a header row and at least one data row "
+                                                                  "(the file is empty)")])
+    if suffix in (".xlsx", ".xlsm", ".xls"):
+        return _read_excel(data, file_name, sheet)
+    if suffix in (".parquet", ".pq"):
+        return _read_parquet(data, file_name)
+    return _read_csv(data, file_name)
+
+
+def _read_csv(data: bytes, file_name: str) -> RawTable:
+    notes = []
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+        notes.append("encoding: UTF-8 with BOM")
+    try:
+        data.decode("utf-8")
+        if not notes:
+            notes.append("encoding: UTF-8")
+    except UnicodeDecodeError:
+        # Latin-1 decodes any byte; re-encode so one fast UTF-8 parser reads everything.
+        data = data.decode("latin-1").encode("utf-8")
+        notes.append("encoding: Latin-1 (the file is not valid UTF-8)")
+    sample = data[:65536].decode("utf-8", errors="replace")
+    first_line = sample.splitlines()[0] if sample.splitlines() else ""
+    try:
+        delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        counts = {d: first_line.count(d) for d in ",;\t|"}
+        delimiter = max(counts, key=counts.get) if max(counts.values()) > 0 else ","
+    notes.append(f"delimiter: {'tab' if delimiter == chr(9) else repr(delimiter)}")
+    try:
+        frame = pd.read_csv(io.BytesIO(data), sep=delimiter, dtype=str, keep_default_na=False,
+                            engine="pyarrow")
+    except Exception as exc:  # pyarrow names the line; pass it on in the problem
+        try:
+            frame = pd.read_csv(io.BytesIO(data), sep=delimiter, dtype=str, keep_default_na=False)
+        except Exception:
+            raise ImportRefused([Problem(file_name, None, None, None,
+                                         f"a well-formed CSV file ({_short(exc)})")]) from exc
+    if frame.shape[0] == 0:
+        raise ImportRefused([Problem(file_name, None, None, None,
+                                     "at least one data row after the header (found none)")])
+    return RawTable(frame, tuple(notes))
+
+
+def _read_excel(data: bytes, file_name: str, sheet: str | None) -> RawTable:
+    try:
+        xl = pd.ExcelFile(io.BytesIO(data), engine="openpyxl")
+    except Exception as exc:
+        raise ImportRefused([Problem(file_name, None, None, None, f"a readable Excel file ({_short(exc)})")]) from exc
+    names = list(xl.sheet_names)
+    if sheet is not None and sheet not in names:
+        raise ImportRefused([Problem(file_name, None, None, sheet, f"a sheet named one of {names}")])
+    use = sheet if sheet is not None else names[0]
+    frame = xl.parse(use, dtype=str, keep_default_na=False)
+    frame = frame.fillna("")
+    notes = [f"sheet: {use!r}" + (f" (of {len(names)}: {', '.join(names)}; choose another with the sheet option)"
+                                  if len(names) > 1 and sheet is None else "")]
+    if frame.shape[0] == 0:
+        raise ImportRefused([Problem(file_name, None, None, None, f"data rows in sheet {use!r} (found none)")])
+    return RawTable(frame, tuple(notes))
+
+
+def _read_parquet(data: bytes, file_name: str) -> RawTable:
+    try:
+        frame = pd.read_parquet(io.BytesIO(data))
+    except Exception as exc:
+        raise ImportRefused([Problem(file_name, None, None, None, f"a readable Parquet file ({_short(exc)})")]) from exc
+    for c in frame.columns:
+        if pd.api.types.is_datetime64_any_dtype(frame[c]):
+            frame[c] = frame[c].dt.strftime("%Y-%m-%d")
+    frame = frame.astype(str).replace({"None": "", "nan": "", "NaT": "", "<NA>": ""})
+    if frame.shape[0] == 0:
+        raise ImportRefused([Problem(file_name, None, None, None, "at least one row (found none)")])
+    return RawTable(frame, ("format: Parquet",))
+
+
+def _short(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+
+
+# ---------------------------------------------------------------- mapping
+
+def targets(kind: str) -> list[str]:
+    """Columns a source column may be mapped to (plus IGNORE)."""
+    k = KINDS[kind]
+    names = k.names + ([MRR.name] if k.money else [])
+    return names
+
+
+def propose_mapping(kind: str, source_columns: list[str]) -> dict[str, str]:
+    """Source column -> canonical column by name and common synonyms ('' = not imported)."""
+    k = KINDS[kind]
+    cols = list(k.columns) + ([MRR] if k.money else [])
+    exact = {normalize_name(c.name): c.name for c in cols}
+    syn = {}
+    for c in cols:
+        for s in c.synonyms:
+            syn.setdefault(normalize_name(s), c.name)
+    mapping: dict[str, str] = {}
+    used: set[str] = set()
+    for pass_ in (exact, syn):
+        for src in source_columns:
+            if src in mapping:
+                continue
+            tgt = pass_.get(normalize_name(src))
+            if tgt and tgt not in used:
+                mapping[src] = tgt
+                used.add(tgt)
+    if k.money and "arr" in used and "mrr" in used:
+        # Both present: ARR wins, MRR is not imported (one basis only).
+        for src, tgt in list(mapping.items()):
+            if tgt == "mrr":
+                mapping[src] = IGNORE
+    return {src: mapping.get(src, IGNORE) for src in source_columns}
+
+
+def parse_map_args(pairs: list[str]) -> dict[str, str]:
+    """CLI --map SOURCE=TARGET pairs (TARGET empty = ignore the column)."""
+    out = {}
+    for p in pairs:
+        if "=" not in p:
+            raise ValueError(f"--map expects SOURCE=TARGET, got {p!r}")
+        src, tgt = p.split("=", 1)
+        out[src.strip()] = tgt.strip()
+    return out
+
+
+# ---------------------------------------------------------------- parsing cells
+
+def _clean_number(s: pd.Series) -> pd.Series:
+    t = s.str.strip().str.replace(r"[\s$€£,]", "", regex=True)
+    neg = t.str.match(r"^\(.*\)$")  # accounting negatives: (123)
+    t = t.where(~neg, "-" + t.str.strip("()"))
+    return pd.to_numeric(t, errors="coerce")
+
+
+def parse_dates(s: pd.Series, date_format: str | None = None) -> tuple[pd.Series, str | None]:
+    """Parse text dates; return (datetime series with NaT where unparseable, a column-level problem or None).
+
+    ISO dates always parse; other values are tried as month-first (US) and
+    day-first (EU). A column whose unambiguous values need both orders, or whose
+    slashed dates are all ambiguous (day <= 12), is refused: pass a date format.
+    """
+    s = s.astype(str).str.strip()
+    if date_format:
+        return pd.to_datetime(s, format=date_format, errors="coerce"), None
+    out = pd.to_datetime(s.where(s.str.match(r"^\d{4}-\d{1,2}(-\d{1,2})?([ T].*)?$"), None),
+                         format="ISO8601", errors="coerce")
+    rest = (s != "") & out.isna()
+    if not rest.any():
+        return out, None
+    r = s[rest].str.replace(r"[.\-]", "/", regex=True).str.replace(r"\s+\d{1,2}:\d{2}(:\d{2})?$", "", regex=True)
+    ymd = pd.to_datetime(r, format="%Y/%m/%d", errors="coerce")
+    us = pd.to_datetime(r, format="%m/%d/%Y", errors="coerce").fillna(
+        pd.to_datetime(r, format="%m/%d/%y", errors="coerce"))
+    eu = pd.to_datetime(r, format="%d/%m/%Y", errors="coerce").fillna(
+        pd.to_datetime(r, format="%d/%m/%y", errors="coerce"))
+    only_us = us.notna() & eu.isna()
+    only_eu = eu.notna() & us.isna()
+    both = us.notna() & eu.notna() & (us != eu)
+    problem = None
+    if only_us.any() and only_eu.any():
+        problem = (f"one day/month order: values like {s[rest][only_us].iloc[0]!r} are month-first but values "
+                   f"like {s[rest][only_eu].iloc[0]!r} are day-first; fix the file or pass a date format")
+        chosen = us
+    elif only_eu.any():
+        chosen = eu
+    elif only_us.any() or not both.any():
+        chosen = us
+    else:
+        chosen = us
+        problem = (f"an unambiguous date order: every value like {s[rest][both].iloc[0]!r} could be month-first "
+                   "or day-first; pass a date format (e.g. %m/%d/%Y or %d/%m/%Y)")
+    parsed = ymd.fillna(chosen)
+    left = parsed.isna()
+    if left.any():
+        txt = s[rest][left]
+        for fmt in _TEXT_DATE_FORMATS:
+            parsed = parsed.fillna(pd.to_datetime(txt, format=fmt, errors="coerce"))
+    out = out.copy()
+    out[rest] = parsed
+    return out, problem
+
+
+# ---------------------------------------------------------------- validation
+
+def prepare(raw: RawTable, kind: str, file_name: str, mapping: dict[str, str] | None = None,
+            date_format: str | None = None) -> Prepared:
+    """Map, type and validate a raw table. Never raises for bad content: problems are returned."""
+    k = KINDS[kind]
+    src_cols = [str(c) for c in raw.frame.columns]
+    frame = raw.frame.copy()
+    frame.columns = src_cols
+    problems: list[Problem] = []
+    notes = list(raw.notes)
+
+    proposed = propose_mapping(kind, src_cols)
+    if mapping:
+        allowed = set(targets(kind)) | {IGNORE}
+        for src, tgt in mapping.items():
+            if src not in src_cols:
+                problems.append(Problem(file_name, None, src, None, f"a column of the file (columns: {src_cols})"))
+            elif tgt not in allowed:
+                problems.append(Problem(file_name, None, src, tgt, f"a target among {sorted(allowed - {IGNORE})} "
+                                                                   "or empty to ignore the column"))
+            else:
+                proposed[src] = tgt
+    final = proposed
+    by_target: dict[str, list[str]] = {}
+    for src, tgt in final.items():
+        if tgt:
+            by_target.setdefault(tgt, []).append(src)
+    for tgt, srcs in by_target.items():
+        if len(srcs) > 1:
+            problems.append(Problem(file_name, None, ", ".join(srcs), None,
+                                    f"one source column per target, but several map to '{tgt}'"))
+    if k.money and "arr" in by_target and "mrr" in by_target:
+        problems.append(Problem(file_name, None, None, None, "either an ARR or an MRR column mapped, not both"))
+
+    n = len(frame)
+    rows = pd.Series(np.arange(n) + HEADER_ROWS + 1, index=frame.index)
+    out = pd.DataFrame(index=frame.index)
+
+    def add(mask: pd.Series, column: str, values: pd.Series, expected: str) -> None:
+        for idx in mask[mask].index[: MAX_PROBLEMS_SHOWN]:
+            problems.append(Problem(file_name, int(rows[idx]), column, str(values[idx]), expected))
+        extra = int(mask.sum()) - MAX_PROBLEMS_SHOWN
+        if extra > 0:
+            problems.append(Problem(file_name, None, column, None, f"valid values ({extra:,} more rows like these)"))
+
+    required_missing = []
+    for col in k.columns:
+        srcs = by_target.get(col.name)
+        if not srcs:
+            if col.required:
+                required_missing.append(col.name)
+            continue
+        src = srcs[0]
+        values = frame[src].astype(str)
+        empty = values.str.strip() == ""
+        label = src
+        if col.required:
+            add(empty, label, values, f"a value ({col.name} is required)")
+        if col.type == STR:
+            out[col.name] = values.str.strip().where(~empty, None)
+        elif col.type in (NUMBER, INT):
+            v = values
+            if col.name == "billing_period_months":
+                words = values.map(lambda x: _PERIOD_WORDS.get(normalize_name(x)))
+                v = values.where(words.isna(), words.astype("string"))
+            num = _clean_number(v.astype(str))
+            bad = ~empty & num.isna()
+            add(bad, label, values, "a number" if col.type == NUMBER else "a whole number")
+            if col.type == INT:
+                frac = ~empty & num.notna() & (num % 1 != 0)
+                add(frac, label, values, "a whole number")
+            if col.non_negative:
+                add(num < 0, label, values, "a non-negative amount")
+            if kind == "nps" and col.name == "score":
+                add(num.notna() & ((num < 0) | (num > 10)), label, values, "an NPS score from 0 to 10")
+            out[col.name] = num.astype("Int64") if col.type == INT and not (~empty & num.isna()).any() else num
+        elif col.type == DATE:
+            parsed, col_problem = parse_dates(values, date_format)
+            if col_problem:
+                problems.append(Problem(file_name, None, label, None, col_problem))
+            bad = ~empty & parsed.isna()
+            fmt_hint = f"a date in the format {date_format}" if date_format else \
+                "a date (YYYY-MM-DD, MM/DD/YYYY, DD/MM/YYYY or 5 Jan 2024)"
+            add(bad, label, values, fmt_hint)
+            out[col.name] = parsed.dt.normalize()  # stored as DATE by the insert
+
+    if k.money:
+        if "mrr" in by_target and "arr" not in by_target:
+            src = by_target["mrr"][0]
+            values = frame[src].astype(str)
+            num = _clean_number(values)
+            empty = values.str.strip() == ""
+            add(empty, src, values, "a value (MRR is required)")
+            add(~empty & num.isna(), src, values, "a number")
+            add(num < 0, src, values, "a non-negative amount")
+            out["arr"] = num * 12
+            notes.append(f"money: MRR from column '{src}', stored as ARR = 12 x MRR")
+        elif "arr" in by_target:
+            notes.append(f"money: ARR from column '{by_target['arr'][0]}'")
+            src = by_target["arr"][0]
+            add(frame[src].astype(str).str.strip() == "", src, frame[src], "a value (ARR is required)")
+        else:
+            required_missing.append("arr or mrr")
+
+    for name in required_missing:
+        syn = []
+        if name in k.names:
+            syn = list(k.column(name).synonyms[:4])
+        problems.append(Problem(file_name, None, name, None,
+                                f"a column mapped to '{name}' (found columns: {src_cols}"
+                                + (f"; recognised names include {syn}" if syn else "") + ")"
+                                + _delimiter_hint(src_cols)))
+
+    if required_missing:
+        return Prepared(out, tuple(problems), tuple(notes), final)
+
+    # cross-column rules
+    for start, end in k.date_pairs:
+        if start in out and end in out:
+            s, e = pd.to_datetime(out[start]), pd.to_datetime(out[end])
+            bad = s.notna() & e.notna() & (e < s)
+            src = by_target[end][0]
+            add(bad, src, frame[src], f"an {end} on or after {start}")
+    if kind == "contracts":
+        if "outcome" in out:
+            o = out["outcome"]
+            norm = o.map(lambda x: _OUTCOME_WORDS.get(normalize_name(x)) if isinstance(x, str) else None)
+            add(o.notna() & norm.isna(), by_target["outcome"][0], frame[by_target["outcome"][0]],
+                f"an outcome among {list(OUTCOMES)}")
+            out["outcome"] = norm
+        if "renewed_arr" in out:
+            ra, a = out["renewed_arr"], out["arr"]
+            derived = np.select([ra == 0, ra < a, ra > a], ["churned", "downgraded", "expanded"], "renewed")
+            derived = pd.Series(derived, index=out.index).where(ra.notna(), None)
+            out["outcome"] = out["outcome"].fillna(derived) if "outcome" in out else derived
+    if k.key and k.key in out:
+        key = out[k.key]
+        dup = key.notna() & key.duplicated(keep="first")
+        if dup.any():
+            first_row = {}
+            for idx, v in key[key.notna()].items():
+                first_row.setdefault(v, int(rows[idx]))
+            for idx in dup[dup].index[:MAX_PROBLEMS_SHOWN]:
+                problems.append(Problem(file_name, int(rows[idx]), by_target[k.key][0], str(key[idx]),
+                                        f"a unique {k.key} (first seen at row {first_row[key[idx]]})"))
+
+    # extra columns: kept on accounts, reported as ignored elsewhere
+    unmapped = [c for c, t in final.items() if not t]
+    if unmapped:
+        if k.keeps_extra:
+            taken = set(k.names)
+            for c in unmapped:
+                ident = safe_identifier(c)
+                while ident in taken:
+                    ident += "_x"
+                taken.add(ident)
+                out[ident] = frame[c].astype(str).where(frame[c].astype(str).str.strip() != "", None)
+            notes.append(f"extra columns kept on accounts: {', '.join(unmapped)}")
+        else:
+            notes.append(f"columns not imported: {', '.join(unmapped)}")
+    # canonical columns absent from the file are stored empty
+    for col in k.columns:
+        if col.name not in out:
+            out[col.name] = None
+    out["__row"] = rows
+    return Prepared(out, tuple(problems), tuple(notes), final)
+
+
+def _delimiter_hint(cols: list[str]) -> str:
+    if len(cols) == 1 and re.search(r"[#:~^/]", cols[0]):
+        return "; the file has a single column: is it delimited by something other than , ; tab or |?"
+    return ""
+
+
+# ---------------------------------------------------------------- importing
+
+@dataclass(frozen=True)
+class Check:
+    """Everything known about a file before it is written: the Data page's preview."""
+
+    source_columns: tuple[str, ...]
+    mapping: dict[str, str]
+    frame: pd.DataFrame | None  # canonical, typed (None when unreadable)
+    problems: tuple[Problem, ...]
+    notes: tuple[str, ...]
+    examples: tuple[str, ...] = ()  # first non-empty value of each source column
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and self.frame is not None
+
+    def mapping_table(self) -> pd.DataFrame:
+        """Source column, the canonical column it maps to ('' = not imported), an example value."""
+        return pd.DataFrame({"source column": list(self.source_columns),
+                             "maps to": [self.mapping.get(c, IGNORE) for c in self.source_columns],
+                             "example": list(self.examples) or [""] * len(self.source_columns)})
+
+    def problem_table(self) -> pd.DataFrame:
+        return pd.DataFrame([{"row": p.row, "column": p.column, "value": p.value, "expected": p.expected}
+                             for p in self.problems], columns=["row", "column", "value", "expected"])
+
+
+def check(cur: store.Cursor, kind: str, data: bytes, file_name: str, mode: str = "replace",
+          mapping: dict[str, str] | None = None, sheet: str | None = None,
+          date_format: str | None = None) -> Check:
+    """Read, map and validate a file against the store without writing anything."""
+    problems: list[Problem] = []
+    if kind not in KINDS:
+        problems.append(Problem(file_name, None, None, kind, f"a kind among {list(KINDS)}"))
+    if mode not in ("replace", "append"):
+        problems.append(Problem(file_name, None, None, mode, "mode replace or append"))
+    if problems:
+        return Check((), {}, None, tuple(problems), ())
+    try:
+        raw = read_table(data, file_name, sheet)
+    except ImportRefused as exc:
+        return Check((), {}, None, tuple(exc.problems), ())
+    prep = prepare(raw, kind, file_name, mapping, date_format)
+    problems = list(prep.problems)
+    if "__row" in prep.frame:  # the required columns were found: check against the store too
+        src_of = {t: src for src, t in prep.mapping.items() if t}
+        problems += _store_checks(cur, kind, prep.frame, file_name, mode, src_of)
+    problems.sort(key=lambda p: (p.row is not None, p.row or 0))
+    examples = tuple(_first_value(raw.frame[c]) for c in raw.frame.columns)
+    return Check(tuple(str(c) for c in raw.frame.columns), prep.mapping, prep.frame, tuple(problems), prep.notes,
+                 examples)
+
+
+def _first_value(col: pd.Series) -> str:
+    vals = col.astype(str)
+    vals = vals[vals.str.strip() != ""]
+    return vals.iloc[0][:60] if len(vals) else ""
+
+
+def sheet_names(data: bytes, file_name: str) -> list[str]:
+    """Sheets of an Excel file ([] for other formats or unreadable files)."""
+    if Path(file_name).suffix.lower() not in (".xlsx", ".xlsm", ".xls"):
+        return []
+    try:
+        return list(pd.ExcelFile(io.BytesIO(data), engine="openpyxl").sheet_names)
+    except Exception:
+        return []
+
+
+def import_file(cur: store.Cursor, kind: str, data: bytes, file_name: str, mode: str = "replace",
+                mapping: dict[str, str] | None = None, sheet: str | None = None,
+                date_format: str | None = None) -> ImportReport:
+    """Validate and import one file; all or nothing. Every attempt is recorded in import_log."""
+    notes: tuple[str, ...] = ()
+    try:
+        chk = check(cur, kind, data, file_name, mode, mapping, sheet, date_format)
+        notes = chk.notes
+        if not chk.ok:
+            return _refuse(cur, kind, file_name, mode, data, list(chk.problems), notes)
+        frame = chk.frame.drop(columns="__row")
+        with store.transaction(cur):
+            store.write_table(cur, kind, frame, mode)
+            orphan_msgs = store.orphan_summary(cur)
+            if orphan_msgs:
+                raise ImportRefused([Problem(file_name, None, "account_id", None, m) for m in orphan_msgs])
+            if kind == "subscriptions" and mode == "replace":
+                store.set_meta(cur, "as_of", None)  # the data's own as-of replaces the sample's
+            store.rebuild_derived(cur)
+            store.log_import(cur, file_name=file_name, sha256=sha256(data), kind=kind, mode=mode,
+                             rows=len(frame), outcome="ok", message="; ".join(notes))
+        return ImportReport(True, kind, file_name, mode, len(frame), (), notes, 0)
+    except ImportRefused as exc:
+        return _refuse(cur, kind, file_name, mode, data, exc.problems, notes)
+    except Exception as exc:  # a bug or an engine error: still refused cleanly, store rolled back
+        return _refuse(cur, kind, file_name, mode, data,
+                       [Problem(file_name, None, None, None, f"an importable file (import failed: {_short(exc)})")],
+                       notes)
+
+
+def _store_checks(cur: store.Cursor, kind: str, frame: pd.DataFrame, file_name: str, mode: str,
+                  src_of: dict[str, str]) -> list[Problem]:
+    """Problems that need the store: unknown accounts, keys already stored (append)."""
+    problems: list[Problem] = []
+    k = KINDS[kind]
+    if "account_id" in frame and kind != "accounts":
+        unknown = store.unknown_accounts(cur, frame["account_id"])
+        if unknown:
+            mask = frame["account_id"].isin(unknown)
+            for _, r in frame[mask].head(MAX_PROBLEMS_SHOWN).iterrows():
+                problems.append(Problem(file_name, int(r["__row"]), src_of.get("account_id", "account_id"),
+                                        str(r["account_id"]),
+                                        "an account_id present in accounts (import the accounts first)"))
+            if mask.sum() > MAX_PROBLEMS_SHOWN:
+                problems.append(Problem(file_name, None, src_of.get("account_id", "account_id"), None,
+                                        f"known accounts ({int(mask.sum()) - MAX_PROBLEMS_SHOWN:,} more rows)"))
+    if mode == "append" and k.key and frame[k.key].notna().any():
+        clash = store.existing_keys(cur, kind, k.key, frame[k.key])
+        if clash:
+            for _, r in frame[frame[k.key].isin(clash)].head(MAX_PROBLEMS_SHOWN).iterrows():
+                problems.append(Problem(file_name, int(r["__row"]), src_of.get(k.key, k.key), str(r[k.key]),
+                                        f"a {k.key} not already stored (use replace to overwrite)"))
+    return problems
+
+
+def _refuse(cur: store.Cursor, kind: str, file_name: str, mode: str, data: bytes, problems: list[Problem],
+            notes: tuple[str, ...]) -> ImportReport:
+    report = ImportReport(False, kind, file_name, mode, 0, tuple(problems[:MAX_PROBLEMS_SHOWN]), notes,
+                          len(problems))
+    with store.transaction(cur):
+        store.log_import(cur, file_name=file_name, sha256=sha256(data), kind=kind, mode=mode, rows=0,
+                         outcome="refused", message=report.message[:4000])
+    return report
+
+
+def import_path(cur: store.Cursor, kind: str, path: str | Path, **kwargs) -> ImportReport:
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        return ImportReport(False, kind, p.name, kwargs.get("mode", "replace"), 0,
+                            (Problem(str(p), None, None, None, f"a readable file ({exc.strerror})"),), (), 1)
+    return import_file(cur, kind, data, p.name, **kwargs)
+
+
+def load_frames(cur: store.Cursor, frames: dict[str, pd.DataFrame], *, as_of: str | None, label: str) -> None:
+    """Replace every canonical table with trusted frames (the sample data) in one transaction."""
+    with store.transaction(cur):
+        for kind in KINDS:
+            frame = frames.get(kind)
+            if frame is None:
+                frame = pd.DataFrame({c: pd.Series(dtype="object") for c in KINDS[kind].names})
+            store.write_table(cur, kind, frame, "replace")
+        store.set_meta(cur, "as_of", as_of)
+        store.rebuild_derived(cur)
+        total = sum(len(f) for f in frames.values())
+        store.log_import(cur, file_name=label, sha256="", kind="all", mode="replace", rows=total,
+                         outcome="ok", message="sample data")
+
+
+def load_sample(cur: store.Cursor, seed: int = 7, n_accounts: int = 3000, as_of=None) -> int:
+    """Replace the store's data with the generated sample company; returns rows written."""
+    from app import sample
+
+    asof = as_of or store.default_as_of()
+    frames = sample.generate(seed=seed, n_accounts=n_accounts, as_of=asof)
+    load_frames(cur, frames, as_of=asof.isoformat(), label=f"sample data (seed {seed}, {n_accounts} accounts)")
+    return sum(len(f) for f in frames.values())

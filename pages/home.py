@@ -1,0 +1,39 @@
+"""Home: what data is loaded and where to go next."""
+import streamlit as st
+
+from app import status, ui
+
+st.title("Customer Success planner")
+st.caption("Retention as executives read it, renewal and churn forecasts, and CSM capacity and budget planning.")
+
+s = ui.cached(status.status)
+if s.empty:
+    st.warning("The store holds no data yet. Load your files, or the bundled sample company, on the Data page.")
+    st.page_link("pages/data.py", label="Go to Data", icon=":material/upload_file:")
+    st.stop()
+
+c = st.columns(4)
+c[0].metric("As of", s.as_of.strftime("%d %b %Y"),
+            help="The data's as-of date: the last month end the metrics use.")
+c[1].metric("Accounts with ARR", f"{s.active_accounts:,}",
+            help="Accounts whose derived ARR at the as-of month end is above zero.")
+c[2].metric("ARR", f"${s.arr:,.0f}",
+            help="Sum over accounts of 12 x MRR (or ARR) of the line items active on the as-of month's last day.")
+last_ok = s.imports[s.imports["outcome"] == "ok"].head(1)
+c[3].metric("Last import", last_ok["imported_at"].iloc[0].strftime("%d %b %Y %H:%M") if len(last_ok) else "never",
+            help=f"File: {last_ok['file_name'].iloc[0]}" if len(last_ok) else None)
+
+st.subheader("What is loaded")
+st.dataframe(
+    s.tables, hide_index=True, width="stretch",
+    column_config={
+        "table": "Table", "rows": st.column_config.NumberColumn("Rows", format="localized"),
+        "from": st.column_config.DateColumn("From"), "to": st.column_config.DateColumn("To"),
+        "holds": "What it holds",
+    },
+)
+
+st.subheader("Where to go next")
+for page, label, why in ui.NEXT_STEPS:
+    st.page_link(page, label=label)
+    st.caption(why)

@@ -1,0 +1,15 @@
+"""Entry point: page config and navigation over pages/. Nothing else."""
+import streamlit as st
+
+st.set_page_config(page_title="Customer Success planner", page_icon=":material/insights:", layout="wide")
+
+PAGES = {
+    "": [
+        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    ],
+    "Setup": [
+        st.Page("pages/data.py", title="Data", icon=":material/upload_file:"),
+    ],
+}
+
+st.navigation(PAGES).run()
