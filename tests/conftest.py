@@ -1,0 +1,126 @@
+"""Shared fixtures: tiny hand-made stores, the sample store, a running app and a browser."""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from app import importer, store
+
+ROOT = Path(__file__).resolve().parent.parent
+BADFILES = Path(__file__).resolve().parent / "badfiles"
+SAMPLE_AS_OF = dt.date(2026, 10, 31)
+SAMPLE_ACCOUNTS = 600
+
+
+def d(s: str) -> dt.date:
+    return dt.date.fromisoformat(s)
+
+
+def make_store(path: Path, frames: dict[str, pd.DataFrame], as_of: str) -> store.Cursor:
+    """A store holding exactly these frames (missing kinds empty), derived tables built."""
+    cur = store.connect(path).cursor()
+    importer.load_frames(cur, frames, as_of=as_of, label="test data")
+    return cur
+
+
+@pytest.fixture
+def empty_cur(tmp_path: Path) -> store.Cursor:
+    return store.connect(tmp_path / "empty.duckdb").cursor()
+
+
+@pytest.fixture
+def two_accounts_cur(tmp_path: Path) -> store.Cursor:
+    """Accounts A-1 (SMB) and A-2 (Enterprise), no subscriptions."""
+    frames = {"accounts": pd.DataFrame({"account_id": ["A-1", "A-2"], "name": ["Acme", "Beta"],
+                                        "segment": ["SMB", "Enterprise"]})}
+    return make_store(tmp_path / "two.duckdb", frames, "2024-12-31")
+
+
+@pytest.fixture(scope="session")
+def sample_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small sample company (600 accounts) built once per test session; copy it before writing."""
+    path = tmp_path_factory.mktemp("sample") / "sample.duckdb"
+    cur = store.connect(path).cursor()
+    importer.load_sample(cur, seed=7, n_accounts=SAMPLE_ACCOUNTS, as_of=SAMPLE_AS_OF)
+    cur.close()
+    cur.connection.close()
+    return path
+
+
+@pytest.fixture
+def sample_copy(sample_db: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / "sample.duckdb"
+    shutil.copy(sample_db, dst)
+    return dst
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def app_server(sample_db: Path, tmp_path_factory: pytest.TempPathFactory):
+    """`streamlit run` on a free port over a copy of the sample store; yields the base URL."""
+    db = tmp_path_factory.mktemp("server") / "app.duckdb"
+    shutil.copy(sample_db, db)
+    port = free_port()
+    env = {**os.environ, "CS_DB": str(db)}
+    log = open(tmp_path_factory.mktemp("log") / "streamlit.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"), "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(url + "/_stcore/health", timeout=2).status == 200:
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        raise RuntimeError("streamlit did not start")
+    yield {"url": url, "db": db}
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path("/usr/bin/chromium").exists():
+        pytest.fail("Debian's chromium is missing: `make test` installs it (apt-get install chromium)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    pg = ctx.new_page()
+    yield pg
+    ctx.close()
