@@ -28,9 +28,9 @@ def d(s: str) -> dt.date:
 
 def make_store(path: Path, frames: dict[str, pd.DataFrame], as_of: str) -> store.Cursor:
     """A store holding exactly these frames (missing kinds empty), derived tables built."""
-    cur = store.connect(path).cursor()
-    importer.load_frames(cur, frames, as_of=as_of, label="test data")
-    return cur
+    con = store.connect(path)  # a connection is also a cursor; close() releases the file
+    importer.load_frames(con, frames, as_of=as_of, label="test data")
+    return con
 
 
 @pytest.fixture
@@ -50,10 +50,9 @@ def two_accounts_cur(tmp_path: Path) -> store.Cursor:
 def sample_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small sample company (600 accounts) built once per test session; copy it before writing."""
     path = tmp_path_factory.mktemp("sample") / "sample.duckdb"
-    cur = store.connect(path).cursor()
-    importer.load_sample(cur, seed=7, n_accounts=SAMPLE_ACCOUNTS, as_of=SAMPLE_AS_OF)
-    cur.close()
-    cur.connection.close()
+    con = store.connect(path)
+    importer.load_sample(con, seed=7, n_accounts=SAMPLE_ACCOUNTS, as_of=SAMPLE_AS_OF)
+    con.close()
     return path
 
 

@@ -1,0 +1,60 @@
+"""AppTest page tests: Home and Data."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import d, make_store
+
+APP = "../streamlit_app.py"
+
+
+@pytest.fixture
+def tiny_db(tmp_path, monkeypatch):
+    frames = {
+        "accounts": pd.DataFrame({"account_id": ["A-1", "A-2"], "name": ["Acme", "Beta"],
+                                  "segment": ["SMB", "Enterprise"]}),
+        "subscriptions": pd.DataFrame({"account_id": ["A-1", "A-2"], "start_date": [d("2024-01-01"), d("2024-03-01")],
+                                       "end_date": [None, None], "arr": [1200.0, 50000.0]}),
+    }
+    path = tmp_path / "tiny.duckdb"
+    cur = make_store(path, frames, "2024-06-30")
+    cur.close()
+    monkeypatch.setenv("CS_DB", str(path))
+    return path
+
+
+def run_app(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    if page:
+        at.switch_page(page)
+        at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_home_shows_what_is_loaded(tiny_db):
+    at = run_app()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["As of"] == "30 Jun 2024"
+    assert metrics["Accounts with ARR"] == "2"
+    assert metrics["ARR"] == "$51,200"
+    table = at.dataframe[0].value
+    assert dict(zip(table["table"], table["rows"]))["subscriptions"] == 2
+
+
+def test_home_on_an_empty_store_points_to_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("CS_DB", str(tmp_path / "empty.duckdb"))
+    at = run_app()
+    assert "holds no data yet" in at.warning[0].value
+
+
+def test_data_page_renders_history_and_choices(tiny_db):
+    at = run_app("pages/data.py")
+    assert at.title[0].value == "Data"
+    assert "accounts" in at.selectbox[0].options[0]
+    assert at.radio[0].options == ["replace", "append"]
+    hist = at.dataframe[0].value
+    assert hist["file_name"].iloc[0] == "test data"
