@@ -255,10 +255,20 @@ def parse_map_args(pairs: list[str]) -> dict[str, str]:
 # ---------------------------------------------------------------- parsing cells
 
 def _clean_number(s: pd.Series) -> pd.Series:
-    t = s.str.strip().str.replace(r"[\s$€£,]", "", regex=True)
-    neg = t.str.match(r"^\(.*\)$")  # accounting negatives: (123)
-    t = t.where(~neg, "-" + t.str.strip("()"))
-    return pd.to_numeric(t, errors="coerce")
+    """Numbers as exported: '1,234.50', '$1,000', '(123)' for -123. Plain numbers take the fast path."""
+    out = pd.to_numeric(s, errors="coerce")
+    slow = out.isna() & (s.str.strip() != "")
+    if slow.any():
+        t = s[slow].str.strip().str.replace(r"[\s$€£,]", "", regex=True)
+        neg = t.str.match(r"^\(.*\)$")  # accounting negatives: (123)
+        t = t.where(~neg, "-" + t.str.strip("()"))
+        out[slow] = pd.to_numeric(t, errors="coerce")
+    return out
+
+
+def _lookup(values: pd.Series, table: dict[str, object]) -> pd.Series:
+    """Map cells through a word table by normalised name, once per distinct value."""
+    return values.map({u: table.get(normalize_name(u)) for u in values.dropna().unique()})
 
 
 def parse_dates(s: pd.Series, date_format: str | None = None) -> tuple[pd.Series, str | None]:
@@ -373,7 +383,7 @@ def prepare(raw: RawTable, kind: str, file_name: str, mapping: dict[str, str] | 
         elif col.type in (NUMBER, INT):
             v = values
             if col.name == "billing_period_months":
-                words = values.map(lambda x: _PERIOD_WORDS.get(normalize_name(x)))
+                words = _lookup(values, _PERIOD_WORDS)
                 v = values.where(words.isna(), words.astype("string"))
             num = _clean_number(v.astype(str))
             bad = ~empty & num.isna()
@@ -436,7 +446,7 @@ def prepare(raw: RawTable, kind: str, file_name: str, mapping: dict[str, str] | 
     if kind == "contracts":
         if "outcome" in out:
             o = out["outcome"]
-            norm = o.map(lambda x: _OUTCOME_WORDS.get(normalize_name(x)) if isinstance(x, str) else None)
+            norm = _lookup(o, _OUTCOME_WORDS)
             add(o.notna() & norm.isna(), by_target["outcome"][0], frame[by_target["outcome"][0]],
                 f"an outcome among {list(OUTCOMES)}")
             out["outcome"] = norm

@@ -25,9 +25,10 @@ DEFAULT_DB = ROOT / "data" / "cs.duckdb"
 # A renewal line that starts up to this many days after the old term ended still
 # counts as a renewal of that contract (a renewal signed late), not as churn.
 RENEWAL_GRACE_DAYS = 31
-# Derived contracts are generated this far past the as-of date, so that the
+# Derived contracts are generated this far past the as-of date (the longest
+# renewal-forecast window, 4 quarters), so that the
 # forecast sees the coming renewal dates of recurring subscriptions.
-CONTRACT_HORIZON_MONTHS = 24
+CONTRACT_HORIZON_MONTHS = 12
 
 Cursor = duckdb.DuckDBPyConnection
 
