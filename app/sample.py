@@ -41,7 +41,7 @@ CORE = "Core Platform"
 ADDONS = ("Analytics", "Automation", "Premium Support", "API Access")
 
 # Per segment (SMB, MM, Ent). Seats are lognormal around the median; price per seat-year.
-SEATS_MEDIAN = np.array([10.0, 50.0, 200.0])
+SEATS_MEDIAN = np.array([7.5, 40.0, 130.0])
 SEATS_SIGMA = np.array([0.55, 0.5, 0.5])
 PRICE_PER_SEAT = np.array([480.0, 600.0, 750.0])  # ~ $5k / $30k / $150k per account
 EMPLOYEES_MEDIAN = np.array([45.0, 450.0, 6000.0])
@@ -51,8 +51,8 @@ SMB_MONTHLY_SHARE = 0.6
 TERM_MIX = {1: (0.85, 0.12, 0.03), 2: (0.70, 0.18, 0.12)}
 
 # ---- churn model: logit = intercept[segment] + sum(weight x driver) + N(0, CHURN_NOISE)
-CHURN_INTERCEPT_TERM = np.array([-2.55, -3.05, -3.65])  # per term-end decision
-CHURN_INTERCEPT_MONTHLY = -5.3  # per month, SMB monthly-billed lines
+CHURN_INTERCEPT_TERM = np.array([-3.35, -3.95, -4.45])  # per term-end decision
+CHURN_INTERCEPT_MONTHLY = -6.15  # per month, SMB monthly-billed lines
 CHURN_WEIGHTS = {
     "usage_decline": 4.0,  # x max(0, -(90-day change in active users)), change capped at -60%
     "low_utilisation": 3.0,  # x max(0, 0.6 - active users / seats)
@@ -70,9 +70,9 @@ REACTIVATION_SHARE = np.array([0.10, 0.07, 0.05])  # of churned accounts that co
 LATE_RENEWAL_SHARE = 0.03  # renewals whose new line starts 1-20 days after the old one ended
 
 # ---- expansion
-SEAT_GROWTH_AT_RENEWAL = np.array([0.02, 0.05, 0.07])  # mean seat change at renewal, healthy account
+SEAT_GROWTH_AT_RENEWAL = np.array([0.10, 0.08, 0.09])  # mean seat change at renewal, healthy account
 PRICE_UPLIFT = np.array([0.02, 0.03, 0.04])  # list price uplift at renewal
-ADDON_MONTHLY_P = np.array([0.004, 0.012, 0.025])  # mid-term add-on / extra seats per month
+ADDON_MONTHLY_P = np.array([0.015, 0.018, 0.04])  # mid-term add-on / extra seats per month
 TICKET_RATE = np.array([0.35, 1.2, 3.5])  # tickets per month for a median-size healthy account
 NPS_CONTACTS = np.array([1, 2, 4])  # people surveyed per account and wave
 NPS_RESPONSE = 0.4
@@ -143,7 +143,6 @@ class _Sim:
 
         # ---- dynamic state
         self.active = np.zeros(n, bool)
-        self.ever = np.zeros(n, bool)
         self.tenure0 = start_t.copy()  # month the current spell started
         self.seats = self.seats0.astype(float)
         self.x = np.zeros(n)
@@ -197,7 +196,6 @@ class _Sim:
     def _start(self, i: int, t: int, start: dt.date, seats: float) -> None:
         """A new (or returning) customer signs: core line, sometimes an add-on."""
         self.active[i] = True
-        self.ever[i] = True
         self.tenure0[i] = t
         self.seats[i] = seats
         self.x[i] = 0.0
@@ -325,11 +323,11 @@ class _Sim:
                         self._churn(i, t, m0.replace(day=int(self.day[i])),
                                     {k2: float(v[i]) for k2, v in drivers.items()}, u[j] >= p[j])
                 # seat changes on monthly plans: end the core line, open a new one (same billing day)
-                mover = np.flatnonzero(self.active & self.monthly & (tenure >= 2) & (rng.random(n) < 0.03))
+                mover = np.flatnonzero(self.active & self.monthly & (tenure >= 2) & (rng.random(n) < 0.04))
                 for i in mover:
                     if final and self.day[i] > last_day:
                         continue
-                    g = 0.5 * (drivers["_util"][i] - 0.65) + 0.6 * drivers["_trend"][i] + rng.normal(0.05, 0.12)
+                    g = 0.5 * (drivers["_util"][i] - 0.65) + 0.6 * drivers["_trend"][i] + rng.normal(0.18, 0.12)
                     new = max(1.0, round(self.seats[i] * (1 + float(np.clip(g, -0.4, 0.6)))))
                     if new == self.seats[i]:
                         continue
@@ -370,22 +368,21 @@ class _Sim:
                                     & (rng.random(n) < ADDON_MONTHLY_P[self.seg] * 2 * _sigmoid(1.5 * h)))
             for i in adders:
                 start, end, months = self.term[i]
-                when = _add_months(start, t - self.tenure_month(start))
+                when = _add_months(start, t - self._month_index(start))
                 if when > self.as_of or when <= start:
                     continue
-                remaining = months - (t - self.tenure_month(start))
                 if rng.random() < 0.5:
                     extra = max(1.0, round(self.seats[i] * rng.uniform(0.1, 0.3)))
-                    self._line(i, CORE, when, end, extra * self.price[i], extra, remaining)
+                    self._line(i, CORE, when, end, extra * self.price[i], extra, months)
                     self.seats[i] += extra
                 else:
                     owned = {self.lines["product"][idx] for idx in self.open[i]}
                     left = [a for a in ADDONS if a not in owned]
                     if left:
                         self._line(i, rng.choice(left), when, end,
-                                   self.seats[i] * self.price[i] * rng.uniform(0.08, 0.2), 1, remaining)
+                                   self.seats[i] * self.price[i] * rng.uniform(0.08, 0.2), 1, months)
 
-    def tenure_month(self, d: dt.date) -> int:
+    def _month_index(self, d: dt.date) -> int:
         """Month index of a date."""
         first = self.months[0]
         return (d.year - first.year) * 12 + d.month - first.month
@@ -413,40 +410,42 @@ class _Sim:
                 arr = self.lines["arr"][idx] * (1 + PRICE_UPLIFT[s])
                 self._line(i, self.lines["product"][idx], start, new_end, arr, self.lines["qty"][idx], months)
         self.term[i] = (start, new_end, months)
-        self.term_end_t[i] = self.tenure_month(start) + months
+        self.term_end_t[i] = self._month_index(start) + months
 
 
 def _reason(contrib: dict[str, float], random_share: bool, shock_recent: bool, tenure_m: int,
             rng: np.random.Generator) -> tuple[str, str, str]:
-    """Proximate and root reason from the strongest driver behind a churn, plus a note."""
+    """Proximate and root reason of one churn: a root drawn in proportion to the drivers behind it."""
     if random_share:
         prox = rng.choice(("Acquired / M&A", "Price / budget cuts"), p=(0.55, 0.45))
         return str(prox), "Outside our control", "Left for reasons outside the relationship."
     if shock_recent and rng.random() < 0.75:
         return "Champion left", "Wrong contact / no exec sponsor", "Our champion left; no executive sponsor."
-    scores = {
-        "onboarding": contrib["tenure_under_12m"] + 0.5 * contrib["tenure_12_24m"],
-        "adoption": contrib["low_utilisation"],
-        "decline": contrib["usage_decline"] + contrib["detractor"],
-        "support": contrib["ticket_load"] + contrib["high_priority"],
+    weights = {
+        "Poor onboarding": contrib["tenure_under_12m"] + 0.5 * contrib["tenure_12_24m"],
+        "Low early adoption": contrib["low_utilisation"],
+        "Product fit": contrib["usage_decline"] + contrib["detractor"] + contrib["ticket_load"]
+        + contrib["high_priority"],
+        "Wrong contact / no exec sponsor": 0.15,
     }
-    top = max(scores, key=lambda k: (scores[k], k))
-    if scores[top] < 0.2:
-        top = "other"
-    if top == "onboarding" and tenure_m < 12:
-        return (str(rng.choice(("No longer needed", "Missing features"), p=(0.6, 0.4))), "Poor onboarding",
-                f"Churned after {tenure_m} months; never fully onboarded.")
-    if top in ("onboarding", "adoption"):
-        return (str(rng.choice(("No longer needed", "Price / budget cuts"), p=(0.55, 0.45))), "Low early adoption",
-                "Few seats in use; value not established.")
-    if top == "support":
-        return (str(rng.choice(("Missing features", "Moved to competitor"), p=(0.6, 0.4))), "Product fit",
-                "Heavy support load before leaving.")
-    if top == "decline":
-        return (str(rng.choice(("Moved to competitor", "Missing features"), p=(0.6, 0.4))), "Product fit",
-                "Usage fell in the months before the renewal.")
-    return (str(rng.choice(("Price / budget cuts", "Moved to competitor", "No longer needed"))),
-            str(rng.choice(("Product fit", "Wrong contact / no exec sponsor"))), "No clear signal before churn.")
+    keys = sorted(weights)
+    w = np.array([max(weights[k], 0.0) for k in keys])
+    root = keys[int(rng.choice(len(keys), p=w / w.sum()))]
+    support = contrib["ticket_load"] + contrib["high_priority"] > contrib["usage_decline"]
+    months = f"{tenure_m} month" + ("" if tenure_m == 1 else "s")
+    if root == "Poor onboarding":
+        prox = rng.choice(("No longer needed", "Missing features"), p=(0.6, 0.4))
+        note = f"Left after {months}; onboarding never completed."
+    elif root == "Low early adoption":
+        prox = rng.choice(("No longer needed", "Price / budget cuts"), p=(0.55, 0.45))
+        note = "Few of the paid seats in use; value not established."
+    elif root == "Product fit":
+        prox = rng.choice(("Missing features", "Moved to competitor"), p=(0.6, 0.4) if support else (0.4, 0.6))
+        note = "Heavy support load before leaving." if support else "Usage fell in the months before leaving."
+    else:
+        prox = rng.choice(("Moved to competitor", "Price / budget cuts", "No longer needed"))
+        note = "Contact changed roles; no executive sponsor engaged."
+    return str(prox), root, note
 
 
 def generate(seed: int = 7, n_accounts: int = 3000, as_of: dt.date | None = None) -> dict[str, pd.DataFrame]:
@@ -459,7 +458,7 @@ def generate(seed: int = 7, n_accounts: int = 3000, as_of: dt.date | None = None
     rng = np.random.default_rng(seed)
     sim = _Sim(rng, n_accounts, as_of)
     sim.run()
-    n, T, w0 = sim.n, sim.T, sim.window0
+    n, w0 = sim.n, sim.window0
     ids = np.array([f"A{i + 1:05d}" for i in range(n)], dtype=object)
     months64 = np.array(sim.months, dtype="datetime64[D]")
 

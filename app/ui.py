@@ -34,8 +34,35 @@ def _connection(path: str):
     return store.connect(path)
 
 
+_RUN_CURSOR = "_run_cursor"  # non-widget session key
+
+
+def begin_run() -> None:
+    """Give this script run one read snapshot, so a page never mixes data from before and after an import.
+
+    A cursor per run (DuckDB rejects one connection shared by busy threads) with an
+    open read transaction; the previous run's cursor is closed (rolled back).
+    """
+    old = st.session_state.get(_RUN_CURSOR)
+    if old is not None:
+        try:
+            old.close()
+        except Exception:  # already closed with its connection
+            pass
+    cur = _connection(str(store.db_path())).cursor()
+    cur.execute("BEGIN TRANSACTION")
+    st.session_state[_RUN_CURSOR] = cur
+
+
 def cursor() -> store.Cursor:
-    """A cursor of the shared connection for this script run (DuckDB rejects a shared busy connection)."""
+    """This run's read cursor (a snapshot of the store)."""
+    if st.session_state.get(_RUN_CURSOR) is None:
+        begin_run()
+    return st.session_state[_RUN_CURSOR]
+
+
+def write_cursor() -> store.Cursor:
+    """A fresh cursor for imports and saves (they open their own transaction)."""
     return _connection(str(store.db_path())).cursor()
 
 
@@ -90,3 +117,17 @@ def downloads(chart: alt.Chart | None, data: pd.DataFrame, name: str, where: Any
                                 mime="image/png", key=f"png_{name}", on_click="ignore")
     cols[1].download_button("Data (CSV)", data=lambda: export.to_csv_bytes(data), file_name=f"{name}.csv",
                             mime="text/csv", key=f"csv_{name}", on_click="ignore")
+
+
+_FLASH = "_flash"
+
+
+def flash(message: str, ok: bool) -> None:
+    """A message to show once on the next run (after st.rerun)."""
+    st.session_state[_FLASH] = (message, ok)
+
+
+def show_flash() -> None:
+    msg = st.session_state.pop(_FLASH, None)
+    if msg:
+        (st.success if msg[1] else st.error)(msg[0])

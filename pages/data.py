@@ -54,16 +54,19 @@ if upload is not None:
         st.success(f"Ready to import {len(chk.frame):,} rows into {kind} ({mode}).")
         st.dataframe(chk.frame.drop(columns="__row").head(20), hide_index=True, width="stretch")
     else:
+        first = "\n".join(f"- {p}" for p in chk.problems[:10])
         st.error(f"{upload.name}: {len(chk.problems):,} problem(s) found. Fix them (or the mapping) to import; "
-                 "nothing has been changed.")
-        st.dataframe(chk.problem_table(), hide_index=True, width="stretch")
+                 f"nothing has been changed.\n\n{first}")
+        if len(chk.problems) > 10:
+            st.dataframe(chk.problem_table(), hide_index=True, width="stretch")
 
     if st.button("Import", type="primary", disabled=not chk.ok):
-        report = importer.import_file(cur, kind, data, upload.name, mode, mapping if auto.source_columns else None,
-                                      sheet, date_format)
-        ui.clear_caches()
-        (st.success if report.ok else st.error)(report.message)
+        report = importer.import_file(ui.write_cursor(), kind, data, upload.name, mode,
+                                      mapping if auto.source_columns else None, sheet, date_format)
+        ui.flash(report.message, ok=report.ok)
+        st.rerun()  # a new run reads the new data everywhere
 
+ui.show_flash()
 st.subheader("Import history")
 st.dataframe(ui.cached(store.import_history), hide_index=True, width="stretch")
 
@@ -73,6 +76,6 @@ with st.expander("Reset to the sample company"):
     sure = st.checkbox("I understand my imported data will be replaced")
     if st.button("Reset to sample data", disabled=not sure):
         with st.spinner("Generating the sample company..."):
-            importer.load_sample(cur)
-        ui.clear_caches()
-        st.success("The sample company is loaded.")
+            importer.load_sample(ui.write_cursor())
+        ui.flash("The sample company is loaded.", ok=True)
+        st.rerun()
