@@ -13,14 +13,17 @@ Three methods, all giving an 80% interval (``INTERVAL``):
 
 ``auto`` picks the method with the lowest mean absolute error in a rolling-origin
 backtest of the series itself (``backtest``), falling back to drift when the
-history is too short to compare methods. Under ``MIN_MODEL_MONTHS`` months no
+history is too short to compare methods, and widens the winner's band by the factor
+that makes it hold 80% of the backtest's actual values (``interval_scale``; Prophet's
+own bands are far too narrow on smooth stocks like ARR). Under ``MIN_MODEL_MONTHS`` months no
 model is fitted at all: drift, and the note says so. Quantities that cannot be
 negative are clipped at zero. See docs/forecasting.md.
 
 Typical calls (the page and the CLI use these):
 
     bt = backtest_quantity(cur, "arr", "SMB")            # once per data version
-    fc = forecast_quantity(cur, "arr", "SMB", 12, bt.best_method)
+    method, scale = bt.choice("auto")                    # or "prophet" / "seasonal_naive" / "drift"
+    fc = forecast_quantity(cur, "arr", "SMB", 12, method, scale)
     fc.frame   # month, yhat, yhat_lower, yhat_upper, method
     fc.note    # plain words: what was done and why
     forecast_arr(cur, horizon_months=12, segment=None)   # the CLI's table
@@ -185,6 +188,16 @@ class Backtest:
     explanation: str
     n_history: int
     seconds: dict[str, float] = field(default_factory=dict)
+    # (method, factor): widen that method's band by factor to hold INTERVAL of the backtest's actuals.
+    scales: tuple[tuple[str, float], ...] = ()
+
+    def scale_for(self, method: str) -> float:
+        return dict(self.scales).get(method, 1.0)
+
+    def choice(self, requested: str = "auto") -> tuple[str, float]:
+        """(method, interval_scale) for a page's method switch: "auto" = the backtest winner."""
+        method = self.best_method if requested == "auto" else requested
+        return method, self.scale_for(method)
 
 
 # ----------------------------------------------------------------- history from the store
@@ -367,6 +380,8 @@ def _prophet_class():
     if _PROPHET is None:
         from prophet import Prophet
 
+        # prophet.forecaster sets its logger to INFO at import: quiet it again.
+        logging.getLogger("prophet").setLevel(logging.ERROR)
         _PROPHET = Prophet
     return _PROPHET
 
@@ -391,7 +406,7 @@ def _prophet(s: pd.Series, horizon: int, quarter_end: bool, seed: int) -> tuple[
 
 
 def forecast(series: pd.Series, horizon: int, method: str = "auto", nonnegative: bool = True, seed: int = 0,
-             quarter_end: bool | None = False) -> ForecastResult:
+             quarter_end: bool | None = False, interval_scale: float | None = None) -> ForecastResult:
     """Forecast a monthly series horizon months ahead with an 80% interval.
 
     Parameters
@@ -404,6 +419,9 @@ def forecast(series: pd.Series, horizon: int, method: str = "auto", nonnegative:
     quarter_end : add Prophet's quarter-end regressor: True, False, or None to add it
         when ``quarter_end_effect`` finds one (meant for flows; a stock's quarter-end
         steps are not spikes).
+    interval_scale : widen the band about yhat by this factor (>= 1; from
+        ``Backtest.scale_for``). None: 1 for a named method; with "auto", the factor
+        the backtest found for the winner (calibrated band).
     """
     if method not in ("auto", *METHODS):
         raise ValueError(f"method must be auto or one of {', '.join(METHODS)}, not {method!r}")
@@ -423,6 +441,8 @@ def forecast(series: pd.Series, horizon: int, method: str = "auto", nonnegative:
             bt = backtest(s, nonnegative=nonnegative, seed=seed, quarter_end=quarter_end)
             used = bt.best_method
             notes.append(bt.explanation)
+            if interval_scale is None:
+                interval_scale = bt.scale_for(used)
     if n < MIN_MODEL_MONTHS and used != "drift":
         notes.append(f"Only {_n_months(n)} of history (fewer than {MIN_MODEL_MONTHS}): no model is fitted and "
                      f"{METHOD_LABELS[used]} cannot be used; the forecast is a straight line through the first "
@@ -462,9 +482,20 @@ def forecast(series: pd.Series, horizon: int, method: str = "auto", nonnegative:
                          f"{_n_months(n)} of history is under 36.")
         yhat, lo, hi = _prophet(s, horizon, qe, seed)
     fit_seconds = time.perf_counter() - t0
+    # A scale belongs to the method it was measured for, not to a short-history fallback.
+    applies = method == "auto" or used == method
+    k = float(interval_scale) if interval_scale is not None and applies else 1.0
+    if k > 1.0:
+        yhat, lo, hi = (np.asarray(a, dtype=float) for a in (yhat, lo, hi))
+        lo, hi = yhat - k * (yhat - lo), yhat + k * (hi - yhat)
+        notes.append(f"Band widened {k:.1f}x so that it would have held {INTERVAL:.0%} of the actual values in the "
+                     "backtest (the method's own band held fewer).")
+        settings["interval_scale"] = round(k, 3)
     frame = _frame(months, yhat, lo, hi, used, nonnegative)
-    if nonnegative and ((np.asarray(lo) < 0).any() or (np.asarray(yhat) < 0).any()):
-        notes.append("Values below zero were set to zero: this quantity cannot be negative.")
+    if nonnegative and (np.asarray(yhat) < 0).any():
+        notes.append("Forecast values below zero were set to zero: this quantity cannot be negative.")
+    elif nonnegative and (np.asarray(lo) < 0).any():
+        notes.append("The interval's lower bound was cut at zero: this quantity cannot be negative.")
     head = {"prophet": "Prophet (trend, seasonality and change points fitted to the history)",
             "seasonal_naive": "Seasonal naive: each month repeats the same month a year earlier",
             "drift": "Drift: the average monthly change over the history, continued"}[used]
@@ -523,8 +554,27 @@ def backtest(series: pd.Series, horizons: Sequence[int] = BACKTEST_HORIZONS, ste
     errors["covered"] = (errors["actual"] >= errors["yhat_lower"]) & (errors["actual"] <= errors["yhat_upper"])
     summary = summarise(errors)
     best, why = best_method(summary, n_cutoffs=len(cuts), step=step, span_months=span_months)
+    scales = tuple((m, interval_scale(errors, m)) for m in methods)
     return Backtest(summary=summary, errors=errors, cutoffs=tuple(s.index[c - 1] for c in cuts), best_method=best,
-                    explanation=why, n_history=len(s), seconds=seconds)
+                    explanation=why, n_history=len(s), seconds=seconds, scales=scales)
+
+
+def interval_scale(errors: pd.DataFrame, method: str, level: float = INTERVAL) -> float:
+    """The factor (>= 1) by which method's band must widen to hold `level` of the backtest's actuals.
+
+    Each backtest point's miss in units of its own half-band (the upper half when the
+    actual came in above yhat, the lower half when below); the factor is the level-quantile
+    of those, at least 1: bands are widened, never narrowed. Points with a zero-width half
+    are left out; fewer than BACKTEST_MIN_POINTS points: 1.
+    """
+    e = errors[errors["method"] == method]
+    miss = (e["actual"] - e["yhat"]).to_numpy(dtype=float)
+    half = np.where(miss >= 0, e["yhat_upper"] - e["yhat"], e["yhat"] - e["yhat_lower"]).astype(float)
+    ok = half > 0
+    if ok.sum() < BACKTEST_MIN_POINTS:
+        return 1.0
+    ratio = np.abs(miss[ok]) / half[ok]
+    return max(1.0, float(np.quantile(ratio, level)))
 
 
 def summarise(errors: pd.DataFrame) -> pd.DataFrame:
@@ -586,29 +636,43 @@ def backtest_quantity(cur: store.Cursor, quantity: str, segment: str | None = No
     """Backtest every method on one stored series (cache it per data version: it fits Prophet ~8 times)."""
     _check_quantity(quantity)
     s = history(cur, quantity, segment)
-    if len(s) == 0:
-        raise ValueError(f"no ARR history{' for segment ' + repr(segment) if segment else ''}")
+    _require_history(cur, s, segment)
     qe = None if QUANTITIES[quantity]["flow"] else False
     return backtest(s, seed=seed, quarter_end=qe)
 
 
 def forecast_quantity(cur: store.Cursor, quantity: str, segment: str | None = None, horizon_months: int = 12,
-                      method: str = "auto", seed: int = 0) -> ForecastResult:
-    """Forecast one stored series. method "auto" runs the backtest first: pass the cached
-    ``backtest_quantity(...).best_method`` instead to avoid doing it twice."""
+                      method: str = "auto", interval_scale: float | None = None, seed: int = 0) -> ForecastResult:
+    """Forecast one stored series.
+
+    method "auto" runs the backtest first and calibrates the band from it. A page that
+    caches ``backtest_quantity`` passes ``bt.choice(switch)`` (method, interval_scale)
+    instead, so a horizon change refits one model, not the backtest.
+    """
     _check_quantity(quantity)
     s = history(cur, quantity, segment)
-    if len(s) == 0:
-        raise ValueError(f"no ARR history{' for segment ' + repr(segment) if segment else ''}")
+    _require_history(cur, s, segment)
     # Quarter-end spikes are a property of flows; stocks show them as steps the trend absorbs.
     qe = None if QUANTITIES[quantity]["flow"] else False
-    return forecast(s, horizon_months, method, nonnegative=True, seed=seed, quarter_end=qe)
+    return forecast(s, horizon_months, method, nonnegative=True, seed=seed, quarter_end=qe,
+                    interval_scale=interval_scale)
+
+
+def _require_history(cur: store.Cursor, s: pd.Series, segment: str | None) -> None:
+    if len(s):
+        return
+    if segment is None:
+        raise ValueError("no ARR history in the store: load subscriptions first")
+    raise ValueError(f"no ARR history for segment {segment!r} (segments with ARR: "
+                     f"{', '.join(segments(cur)) or 'none'})")
 
 
 def forecast_table(cur: store.Cursor, quantity: str = "arr", horizon_months: int = 12, segment: str | None = None,
                    method: str = "auto") -> pd.DataFrame:
     """The CLI table: month (first of month), yhat, yhat_lower, yhat_upper, method."""
-    return forecast_quantity(cur, quantity, segment, horizon_months, method).frame.reset_index(drop=True)
+    out = forecast_quantity(cur, quantity, segment, horizon_months, method).frame.reset_index(drop=True)
+    # Cents for money, hundredths for logos: more digits are noise.
+    return out.round({"yhat": 2, "yhat_lower": 2, "yhat_upper": 2})
 
 
 def forecast_arr(cur: store.Cursor, horizon_months: int = 12, segment: str | None = None,

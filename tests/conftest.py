@@ -1,6 +1,7 @@
 """Shared fixtures: tiny hand-made stores, the sample store, a running app and a browser."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shutil
@@ -69,36 +70,45 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def app_server(sample_db: Path, tmp_path_factory: pytest.TempPathFactory):
-    """`streamlit run` on a free port over a copy of the sample store; yields the base URL."""
-    db = tmp_path_factory.mktemp("server") / "app.duckdb"
-    shutil.copy(sample_db, db)
+@contextlib.contextmanager
+def running_app(db: Path, log_path: Path):
+    """`streamlit run` on a free port over the store db; yields the base URL."""
     port = free_port()
     env = {**os.environ, "CS_DB": str(db)}
-    log = open(tmp_path_factory.mktemp("log") / "streamlit.log", "w")
+    log = open(log_path, "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"), "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(url + "/_stcore/health", timeout=2).status == 200:
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        raise RuntimeError("streamlit did not start")
-    yield {"url": url, "db": db}
-    proc.terminate()
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        deadline = time.time() + 60
+        while True:
+            try:
+                if urllib.request.urlopen(url + "/_stcore/health", timeout=2).status == 200:
+                    break
+            except OSError:
+                if time.time() > deadline or proc.poll() is not None:
+                    raise RuntimeError(f"streamlit did not start; see {log_path}")
+                time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def app_server(sample_db: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The app over a copy of the sample store, shared by read-only browser tests."""
+    d = tmp_path_factory.mktemp("server")
+    db = d / "app.duckdb"
+    shutil.copy(sample_db, db)
+    with running_app(db, d / "streamlit.log") as url:
+        yield {"url": url, "db": db}
 
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

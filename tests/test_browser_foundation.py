@@ -5,18 +5,19 @@ import re
 
 import pytest
 
+from tests.browser_util import assert_no_exception as no_exception
+from tests.browser_util import metric_value, page_paths, wait_ready
 from tests.conftest import BADFILES
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def metric_value(page, label: str) -> str:
-    m = page.locator('[data-testid="stMetric"]').filter(has_text=label).first
-    return m.locator('[data-testid="stMetricValue"]').inner_text(timeout=30_000)
-
-
-def no_exception(page) -> None:
-    assert page.locator('[data-testid="stException"]').count() == 0
+def test_every_page_renders_without_exception(app_server, page):
+    for path in page_paths():
+        page.goto(f"{app_server['url']}/{path}")
+        wait_ready(page)
+        page.locator("h1").first.wait_for(timeout=60_000)
+        no_exception(page)
 
 
 def test_home_then_bad_upload_then_home_unchanged(app_server, page):
