@@ -1,0 +1,109 @@
+"""Altair builders for the retention pages: bridge waterfall, trends, cohort heatmap, pareto, benchmarks.
+
+Each takes the DataFrame a metrics function returns and gives back a chart; pages only render.
+"""
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+from app.charts import PALETTE
+
+_KIND_COLORS = alt.Scale(domain=list(PALETTE), range=list(PALETTE.values()))
+_STATUS_COLORS = alt.Scale(
+    domain=["below pass", "below peer median", "at peer median", "pass", "above peer median", "excellent"],
+    range=["#c62828", "#e57373", "#9e9e9e", "#ffa726", "#66bb6a", "#2e7d32"])
+RETENTION_LABELS = {"grr": "GRR", "nrr": "NRR", "logo_retention": "Logo retention"}
+
+
+def waterfall(steps: pd.DataFrame, title: str = "") -> alt.LayerChart:
+    """ARR bridge waterfall from metrics.bridge_steps: floating bars from bar_start to bar_end.
+
+    The axis does not start at zero (start / end bars are cut, as is usual for bridges): from
+    zero, a quarter's flows of a few percent would be invisible slivers.
+    """
+    order = list(steps["step"])
+    levels = pd.concat([steps["bar_start"][steps["kind"] != "total"], steps["bar_end"]])
+    lo, hi = float(levels.min()), float(levels.max())
+    pad = max((hi - lo) * 0.25, abs(hi) * 0.01, 1.0)
+    domain = [max(lo - pad, 0.0) if lo >= 0 else lo - pad, hi + pad]
+    base = alt.Chart(steps, title=title or f"ARR bridge, {steps['period'].iloc[0]}").encode(
+        x=alt.X("step:N", sort=order, title=None, axis=alt.Axis(labelAngle=0)))
+    bars = base.mark_bar(clip=True).encode(
+        y=alt.Y("bar_start:Q", title="ARR ($)", axis=alt.Axis(format="$,.3s"), scale=alt.Scale(domain=domain)),
+        y2="bar_end:Q",
+        color=alt.Color("kind:N", scale=_KIND_COLORS, legend=None),
+        tooltip=[alt.Tooltip("step:N"), alt.Tooltip("amount:Q", format="$,.0f")])
+    labels = base.transform_calculate(top="max(datum.bar_start, datum.bar_end)").mark_text(
+        dy=-6, fontSize=11).encode(y="top:Q", text=alt.Text("amount:Q", format="$,.3s"))
+    return alt.layer(bars, labels).properties(height=320, width=alt.Step(70))
+
+
+def arr_trend(bridge: pd.DataFrame) -> alt.Chart:
+    """End-of-month ARR."""
+    return alt.Chart(bridge, title="ARR at month end").mark_line(point=False, color=PALETTE["total"]).encode(
+        x=alt.X("month:T", title=None),
+        y=alt.Y("end_arr:Q", title="ARR ($)", axis=alt.Axis(format="$,.3s")),
+        tooltip=[alt.Tooltip("month:T", format="%Y-%m"), alt.Tooltip("end_arr:Q", format="$,.0f"),
+                 alt.Tooltip("end_logos:Q", title="accounts")],
+    ).properties(height=260)
+
+
+def retention_trend(series: pd.DataFrame, window_months: int = 12) -> alt.Chart:
+    """GRR, NRR and logo retention over time (trailing window), one line each."""
+    long = series.melt(id_vars=["month"], value_vars=list(RETENTION_LABELS), var_name="metric", value_name="value")
+    long["metric"] = long["metric"].map(RETENTION_LABELS)
+    return alt.Chart(long, title=f"Retention, trailing {window_months} months").mark_line().encode(
+        x=alt.X("month:T", title=None),
+        y=alt.Y("value:Q", title=None, axis=alt.Axis(format="%"), scale=alt.Scale(zero=False)),
+        color=alt.Color("metric:N", title=None, sort=list(RETENTION_LABELS.values())),
+        tooltip=[alt.Tooltip("month:T", format="%Y-%m"), "metric:N", alt.Tooltip("value:Q", format=".1%")],
+    ).properties(height=260)
+
+
+def cohort_heatmap(cohorts: pd.DataFrame, value: str = "revenue_retention") -> alt.Chart:
+    """Cohort x months since start, coloured by logo or revenue retention."""
+    label = "Revenue retention" if value == "revenue_retention" else "Logo retention"
+    return alt.Chart(cohorts, title=f"{label} by start-quarter cohort").mark_rect().encode(
+        x=alt.X("months_since_start:O", title="months since start",
+                axis=alt.Axis(labelExpr="datum.value % 6 == 0 ? datum.label : ''", labelAngle=0)),
+        y=alt.Y("cohort:O", title="cohort (start quarter)"),
+        # clamped at 150% so one cohort's large expansion does not wash out the others
+        color=alt.Color(f"{value}:Q", title=label, legend=alt.Legend(format="%"),
+                        scale=alt.Scale(scheme="blues", domain=[0, 1.5], clamp=True)),
+        tooltip=["cohort:O", "months_since_start:O", alt.Tooltip(f"{value}:Q", format=".1%"),
+                 alt.Tooltip("accounts:Q", title="cohort accounts"), "active_accounts:Q"],
+    ).properties(height=alt.Step(16), width=alt.Step(9))
+
+
+def pareto(reasons: pd.DataFrame, reason_col: str, title: str) -> alt.LayerChart:
+    """Churned ARR by reason, largest first, with the cumulative share line."""
+    order = list(reasons[reason_col])
+    base = alt.Chart(reasons, title=title).encode(x=alt.X(f"{reason_col}:N", sort=order, title=None,
+                                                          axis=alt.Axis(labelAngle=-30)))
+    bars = base.mark_bar(color=PALETTE["churn"]).encode(
+        y=alt.Y("churned_arr:Q", title="churned ARR ($)", axis=alt.Axis(format="$,.3s")),
+        tooltip=[f"{reason_col}:N", alt.Tooltip("churned_arr:Q", format="$,.0f"), "logos:Q",
+                 alt.Tooltip("arr_share:Q", format=".1%")])
+    line = base.mark_line(point=True, color=PALETTE["total"]).encode(
+        y=alt.Y("cum_arr_share:Q", title="cumulative share", axis=alt.Axis(format="%"),
+                scale=alt.Scale(domain=[0, 1])))
+    return alt.layer(bars, line).resolve_scale(y="independent").properties(height=300)
+
+
+def benchmark_chart(classified: pd.DataFrame) -> alt.LayerChart:
+    """Each segment's GRR / NRR / renewal rate (dots) against the peer median or house pass line (ticks)."""
+    df = classified.copy()
+    df["metric"] = df["metric"].map({"grr": "GRR", "nrr": "NRR", "renewal_rate": "Renewal rate"})
+    df["reference"] = df["peer_median"].where(df["peer_median"].notna(), df["pass"])
+    df["reference_label"] = df["peer_median"].notna().map({True: "peer median", False: "house pass line"})
+    df = df[df["value"].notna()]
+    base = alt.Chart().encode(y=alt.Y("segment:N", title=None, sort=list(dict.fromkeys(df["segment"]))))
+    dots = base.mark_point(filled=True, size=120).encode(
+        x=alt.X("value:Q", title=None, axis=alt.Axis(format="%"), scale=alt.Scale(zero=False)),
+        color=alt.Color("status:N", title="where it stands", scale=_STATUS_COLORS),
+        tooltip=["segment:N", "metric:N", alt.Tooltip("value:Q", format=".1%"), "status:N",
+                 alt.Tooltip("reference:Q", format=".1%"), "reference_label:N"])
+    ticks = base.mark_tick(color="#555", thickness=2, size=22).encode(x="reference:Q")
+    return alt.layer(ticks, dots, data=df).properties(width=220, height=120).facet(
+        column=alt.Column("metric:N", title=None)).resolve_scale(x="independent")

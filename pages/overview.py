@@ -1,0 +1,53 @@
+"""Executive overview: KPI tiles, the ARR bridge for a chosen period, ARR and retention trends."""
+import streamlit as st
+
+from app import charts_retention as charts
+from app import metrics, ui
+
+st.title("Executive overview")
+segment = ui.segment_filter(ui.cached(metrics.segments))
+tiles = ui.cached(metrics.kpis, segment)
+if not tiles:
+    st.info("No ARR data" + (f" for {segment}" if segment else "") + " yet: load your files, or the bundled "
+            "sample company, on the Data page.")
+    st.stop()
+
+st.caption(f"As of {ui.as_of():%d %b %Y} · {segment or 'all segments'} · change against "
+           f"{metrics.KPI_COMPARE_MONTHS} months earlier. Hover a tile's help icon for its definition and base. "
+           + metrics.DEFINITIONS["segment_filter"])
+for col, k in zip(st.columns(len(tiles)), tiles):
+    col.metric(k.label, k.value_text, k.delta_text, help=k.help)
+
+st.subheader("ARR bridge")
+bridge = ui.cached(metrics.arr_bridge, segment)
+left, right = st.columns([1, 2])
+freq = left.radio("Period length", list(metrics.FREQS), index=1, horizontal=True, format_func=str.capitalize,
+                  key="overview_freq")
+period = right.selectbox("Period", metrics.bridge_periods(bridge, freq), help=metrics.DEFINITIONS["arr_bridge"])
+steps = metrics.bridge_steps(bridge, period, freq)
+chart = charts.waterfall(steps)
+st.altair_chart(chart, width="stretch")
+ui.downloads(chart, steps, "arr_bridge_waterfall")
+with st.expander("Bridge definitions and the monthly table"):
+    for key in ("arr", "arr_bridge", "new", "reactivation", "expansion", "contraction", "churn"):
+        st.markdown(f"- {metrics.DEFINITIONS[key]}")
+    st.dataframe(bridge, hide_index=True, width="stretch",
+                 column_config={"month": st.column_config.DateColumn("month", format="YYYY-MM")})
+    ui.downloads(None, bridge, "arr_bridge_monthly")
+
+st.subheader("Trends")
+series = ui.cached(metrics.retention_series, 12, segment)
+left, right = st.columns(2)
+with left:
+    arr_chart = charts.arr_trend(bridge)
+    st.altair_chart(arr_chart, width="stretch")
+    st.caption(metrics.DEFINITIONS["arr"])
+    ui.downloads(arr_chart, bridge[["month", "end_arr", "end_logos"]], "arr_trend")
+with right:
+    if series.empty:
+        st.info("Retention needs 12 months of history; the trend appears once the data spans them.")
+    else:
+        ret_chart = charts.retention_trend(series)
+        st.altair_chart(ret_chart, width="stretch")
+        st.caption(" ".join(metrics.DEFINITIONS[k] for k in ("grr", "nrr", "logo_retention")))
+        ui.downloads(ret_chart, series, "retention_trend")
