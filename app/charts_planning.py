@@ -1,0 +1,93 @@
+"""Altair chart builders for the capacity & budget planner (pages only render them)."""
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+from app.charts import PALETTE
+from planning.benchmarks import Band
+
+_MONTH = alt.X("month:T", title=None, axis=alt.Axis(format="%b %Y"))
+
+
+def _by_month(detail: pd.DataFrame, segment: str | None) -> pd.DataFrame:
+    d = detail if segment is None else detail[detail["segment"] == segment]
+    cols = ["required_fte", "available_fte", "headcount", "hires", "reqs_to_open", "cost", "arr", "coverage_gap"]
+    out = d.groupby("month", sort=True)[cols].sum().reset_index()
+    out["month"] = pd.to_datetime(out["month"])
+    return out
+
+
+def fte_chart(detail: pd.DataFrame, segment: str | None = None) -> alt.LayerChart:
+    """Required vs available FTE (lines) and headcount (steps), all segments or one."""
+    m = _by_month(detail, segment)
+    long = m.melt("month", ["required_fte", "available_fte", "headcount"], "measure", "fte")
+    long["measure"] = long["measure"].map({"required_fte": "Required FTE", "available_fte": "Available FTE",
+                                           "headcount": "Headcount"})
+    color = alt.Color("measure:N", title=None, scale=alt.Scale(
+        domain=["Required FTE", "Available FTE", "Headcount"], range=["#e53935", PALETTE["total"], "#9e9e9e"]))
+    base = alt.Chart(long).encode(_MONTH, alt.Y("fte:Q", title="FTE / people"), color,
+                                  tooltip=[alt.Tooltip("month:T", format="%b %Y"), "measure:N",
+                                           alt.Tooltip("fte:Q", format=",.1f")])
+    lines = base.transform_filter(alt.datum.measure != "Headcount").mark_line(point=True)
+    steps = base.transform_filter(alt.datum.measure == "Headcount").mark_line(interpolate="step-after",
+                                                                              strokeDash=[4, 3])
+    title = f"Required vs available FTE ({segment or 'all segments'})"
+    return alt.layer(lines, steps).properties(title=title, height=280)
+
+
+def hiring_chart(detail: pd.DataFrame) -> alt.Chart:
+    """Hires starting and requisitions to open, by month and segment."""
+    d = detail.copy()
+    d["month"] = pd.to_datetime(d["month"])
+    long = d.melt(["month", "segment"], ["hires", "reqs_to_open"], "what", "people")
+    long["what"] = long["what"].map({"hires": "Hires starting", "reqs_to_open": "Requisitions to open"})
+    long = long[long["people"] > 0]
+    return alt.Chart(long).mark_bar().encode(
+        _MONTH, alt.Y("sum(people):Q", title="People"), alt.Color("segment:N", title="Segment"),
+        alt.Row("what:N", title=None),
+        tooltip=[alt.Tooltip("month:T", format="%b %Y"), "segment:N", "what:N", "people:Q"],
+    ).properties(title="Hiring and requisition timeline", height=140)
+
+
+def cost_chart(totals: pd.DataFrame, target_pct: float, band: Band) -> alt.LayerChart:
+    """Monthly CS cost (bars) against the target budget (target % x ARR / 12) and the public band."""
+    t = totals.copy()
+    t["month"] = pd.to_datetime(t["month"])
+    t["target"] = target_pct / 100.0 * t["arr"] / 12.0
+    t["band_low"] = band.low.pct_arr / 100.0 * t["arr"] / 12.0
+    t["band_high"] = band.high.pct_arr / 100.0 * t["arr"] / 12.0
+    money = alt.Axis(format="$,.0s")
+    area = alt.Chart(t).mark_area(opacity=0.15, color="#1f4e79").encode(
+        _MONTH, alt.Y("band_low:Q", title="Per month", axis=money), alt.Y2("band_high:Q"),
+        tooltip=[alt.Tooltip("month:T", format="%b %Y"), alt.Tooltip("band_low:Q", format="$,.0f"),
+                 alt.Tooltip("band_high:Q", format="$,.0f")])
+    bars = alt.Chart(t).mark_bar(color=PALETTE["total"], opacity=0.8).encode(
+        _MONTH, alt.Y("cost:Q", axis=money),
+        tooltip=[alt.Tooltip("month:T", format="%b %Y"), alt.Tooltip("cost:Q", format="$,.0f", title="CS cost"),
+                 alt.Tooltip("cost_pct_arr:Q", format=".1f", title="% of ARR")])
+    line = alt.Chart(t).mark_line(color="#e53935", strokeWidth=2).encode(
+        _MONTH, alt.Y("target:Q", axis=money),
+        tooltip=[alt.Tooltip("month:T", format="%b %Y"), alt.Tooltip("target:Q", format="$,.0f",
+                                                                      title=f"Target ({target_pct:g}% of ARR)")])
+    title = alt.TitleParams(
+        "CS cost per month vs target budget",
+        subtitle=[f"Red line: target {target_pct:g}% of ARR / 12. Shaded: public band {band.low.pct_arr:g}-"
+                  f"{band.high.pct_arr:g}% of ARR ({band.low.source}, {band.low.year}, {band.low.confidence}); "
+                  f"median {band.median.pct_arr:g}% ({band.median.source}, {band.median.year})."])
+    return alt.layer(area, bars, line).properties(title=title, height=280)
+
+
+def compare_chart(results: dict[str, pd.DataFrame], measure: str, title: str, fmt: str = ",.1f") -> alt.Chart:
+    """One line per scenario of a totals measure (e.g. headcount, cost_pct_arr)."""
+    frames = []
+    for name, totals in results.items():
+        t = totals[["month", measure]].copy()
+        t["scenario"] = name
+        frames.append(t)
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["month", measure, "scenario"])
+    df["month"] = pd.to_datetime(df["month"])
+    return alt.Chart(df).mark_line(point=True).encode(
+        _MONTH, alt.Y(f"{measure}:Q", title=title), alt.Color("scenario:N", title="Scenario"),
+        tooltip=[alt.Tooltip("month:T", format="%b %Y"), "scenario:N", alt.Tooltip(f"{measure}:Q", format=fmt)],
+    ).properties(title=title, height=240)

@@ -1,0 +1,338 @@
+"""The planner's starting point and demand defaults from the store, and saved scenarios.
+
+Read by the planner page (through app.ui.cached) and by `python -m app plan`.
+Segment rule: an account's planner segment is its current `segment`; an account
+without a named CSM (csm_id empty) is served tech touch, as is a segment whose
+label says so ("tech touch", "digital", "low touch", "scaled") - but only when
+some accounts do carry a csm_id (a store without any CSM assignment says
+nothing about coverage).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, replace
+
+import pandas as pd
+
+from app import store
+from planning import scenario as sc
+
+EXAMPLE_SCENARIO = store.ROOT / "data" / "scenarios" / "example.json"
+HISTORY_MONTHS = 12  # trailing window for the history averages
+_TECH_LABELS = ("tech touch", "tech-touch", "techtouch", "digital", "low touch", "low-touch", "scaled")
+
+# The account -> planner segment mapping, as SQL (bound parameters only).
+_SEG_CTE = """
+seg AS (
+    SELECT a.account_id,
+           CASE WHEN lower(trim(a.segment)) IN (SELECT unnest(?::VARCHAR[])) THEN ?
+                WHEN h.has_csm AND (a.csm_id IS NULL OR trim(a.csm_id) = '') THEN ?
+                ELSE coalesce(nullif(trim(a.segment), ''), 'Unsegmented') END AS segment
+    FROM accounts a, (SELECT count(csm_id) FILTER (WHERE trim(csm_id) <> '') > 0 AS has_csm FROM accounts) h
+)
+"""
+
+
+def _seg_params() -> list:
+    return [list(_TECH_LABELS), sc.TECH_TOUCH, sc.TECH_TOUCH]
+
+
+@dataclass(frozen=True)
+class StoreDefaults:
+    """What the store says about each segment; `source` says where demand came from."""
+
+    as_of: dt.date
+    start: pd.DataFrame  # segment, accounts, arr, csms, avg_csm_cost
+    demand: pd.DataFrame  # segment, months, new_per_month, avg_new_arr, annual_logo_churn, annual_net_expansion
+    source: str  # "history" or "forecast"
+
+    @property
+    def empty(self) -> bool:
+        return self.start.empty or float(self.start["accounts"].sum()) == 0
+
+
+def starting_point(cur: store.Cursor) -> pd.DataFrame:
+    """segment, accounts (ARR > 0 at the as-of month end), arr, csms (on the roster at as-of), avg_csm_cost."""
+    asof = store.as_of(cur)
+    month = asof.replace(day=1)
+    acc = store.query_df(cur, f"""
+        WITH {_SEG_CTE}
+        SELECT coalesce(s.segment, 'Unsegmented') AS segment, count(*) AS accounts, sum(m.arr) AS arr
+        FROM arr_monthly m LEFT JOIN seg s ON s.account_id = m.account_id
+        WHERE m.month = ?
+        GROUP BY 1
+    """, [*_seg_params(), month])
+    # A CSM without a segment belongs to the segment most of their accounts are in.
+    csm = store.query_df(cur, f"""
+        WITH {_SEG_CTE},
+        book AS (
+            SELECT a.csm_id, s.segment, count(*) AS n,
+                   row_number() OVER (PARTITION BY a.csm_id ORDER BY count(*) DESC, s.segment) AS rk
+            FROM accounts a JOIN seg s ON s.account_id = a.account_id
+            WHERE a.csm_id IS NOT NULL GROUP BY a.csm_id, s.segment
+        )
+        SELECT coalesce(nullif(trim(c.segment), ''), b.segment, 'Unsegmented') AS segment,
+               count(*) AS csms, avg(c.fully_loaded_cost) AS avg_csm_cost
+        FROM csms c LEFT JOIN book b ON b.csm_id = c.csm_id AND b.rk = 1
+        WHERE (c.start_date IS NULL OR c.start_date <= ?) AND (c.end_date IS NULL OR c.end_date > ?)
+        GROUP BY 1
+    """, [*_seg_params(), asof, asof])
+    out = acc.merge(csm, on="segment", how="outer")
+    out["accounts"] = out["accounts"].fillna(0).astype("int64")
+    out["arr"] = out["arr"].fillna(0.0).astype(float)
+    out["csms"] = out["csms"].fillna(0).astype("int64")
+    out["avg_csm_cost"] = out["avg_csm_cost"].astype(float)
+    return _order(out)
+
+
+def history_demand(cur: store.Cursor, months: int = HISTORY_MONTHS) -> pd.DataFrame:
+    """Trailing averages per segment over up to `months` months ending at the as-of month.
+
+    new_per_month = new logos (bridge category 'new') / months observed;
+    avg_new_arr = their average first-month ARR; annual_logo_churn = accounts
+    active at the window start and not at its end / active at the start;
+    annual_net_expansion = end ARR / start ARR of the accounts active at both,
+    minus 1. Both rates are annualised from a shorter window by compounding.
+    """
+    month = store.as_of(cur).replace(day=1)
+    first = store.query_rows(cur, "SELECT min(month) FROM arr_monthly")[0][0]
+    if first is None:
+        return pd.DataFrame(columns=["segment", "months", "new_per_month", "avg_new_arr", "annual_logo_churn",
+                                     "annual_net_expansion"])
+    w0 = max(_add(month, -months), first)
+    k = max(_diff(w0, month), 0)  # months between window start and end
+    new = store.query_df(cur, f"""
+        WITH {_SEG_CTE}
+        SELECT coalesce(s.segment, 'Unsegmented') AS segment, count(*) AS new_logos, avg(b.arr) AS avg_new_arr
+        FROM arr_bridge_account b LEFT JOIN seg s ON s.account_id = b.account_id
+        WHERE b.category = 'new' AND b.month > ? AND b.month <= ?
+        GROUP BY 1
+    """, [*_seg_params(), w0, month])
+    cohort = store.query_df(cur, f"""
+        WITH {_SEG_CTE},
+        s0 AS (SELECT account_id, arr FROM arr_monthly WHERE month = ?),
+        s1 AS (SELECT account_id, arr FROM arr_monthly WHERE month = ?)
+        SELECT coalesce(s.segment, 'Unsegmented') AS segment, count(*) AS start_logos,
+               count(s1.account_id) AS kept_logos,
+               sum(CASE WHEN s1.account_id IS NOT NULL THEN s0.arr END) AS kept_start_arr,
+               sum(s1.arr) AS kept_end_arr
+        FROM s0 LEFT JOIN s1 ON s1.account_id = s0.account_id LEFT JOIN seg s ON s.account_id = s0.account_id
+        GROUP BY 1
+    """, [*_seg_params(), w0, month])
+    df = cohort.merge(new, on="segment", how="outer")
+    rows = []
+    for r in df.itertuples(index=False):
+        churn = exp = math.nan
+        if k > 0 and r.start_logos and r.start_logos == r.start_logos:
+            kept = r.kept_logos / r.start_logos
+            churn = 1.0 - kept ** (12.0 / k)
+            if r.kept_start_arr and r.kept_start_arr == r.kept_start_arr and r.kept_start_arr > 0:
+                exp = (r.kept_end_arr / r.kept_start_arr) ** (12.0 / k) - 1.0
+        n_new = 0 if r.new_logos != r.new_logos else r.new_logos
+        rows.append({"segment": r.segment, "months": k, "new_per_month": n_new / k if k else math.nan,
+                     "avg_new_arr": r.avg_new_arr, "annual_logo_churn": churn, "annual_net_expansion": exp})
+    return _order(pd.DataFrame(rows))
+
+
+def forecast_new_logos(cur: store.Cursor, segment: str, months: int) -> list[float] | None:
+    """New logos per month from the forecast module, once it forecasts them; None before that.
+
+    The forecast module (app.forecast) currently forecasts arr, new_arr,
+    churned_arr and logos; when it adds a "new_logos" quantity the planner uses
+    it here with no other change.
+    """
+    try:
+        from app import forecast
+    except ImportError:
+        return None
+    if "new_logos" not in getattr(forecast, "QUANTITIES", {}):
+        return None
+    try:
+        fc = forecast.forecast_quantity(cur, "new_logos", segment, months, "auto")
+    except (ValueError, RuntimeError):
+        return None
+    return [max(0.0, float(x)) for x in fc.frame["yhat"].to_list()[:months]]
+
+
+def store_defaults(cur: store.Cursor, months: int = 12, use_forecast: bool = True) -> StoreDefaults:
+    start = starting_point(cur)
+    demand = history_demand(cur)
+    source = "history"
+    if use_forecast and not demand.empty:
+        fc_rows = {}
+        for seg in demand["segment"]:
+            f = forecast_new_logos(cur, seg, months)
+            if f is not None:
+                fc_rows[seg] = f
+        if fc_rows:
+            demand = demand.copy()
+            demand["new_per_month"] = demand["segment"].map(lambda s: fc_rows.get(s)).astype(object).where(
+                demand["segment"].isin(list(fc_rows)), demand["new_per_month"])
+            source = "forecast"
+    return StoreDefaults(store.as_of(cur), start, demand, source)
+
+
+def scenario_from_store(d: StoreDefaults, months: int = 12, name: str = "Base") -> sc.Scenario:
+    """A scenario whose start and demand come from the store (house defaults for the rest).
+
+    Segments: those in the store plus a tech-touch segment (zero start when the
+    store has none). The plan starts the month after the as-of date.
+    """
+    start_month = _add(d.as_of.replace(day=1), 1)
+    names = list(d.start["segment"]) if not d.start.empty else []
+    if sc.TECH_TOUCH not in names:
+        names.append(sc.TECH_TOUCH)
+    s = sc.default_scenario(start_month, tuple(names))
+    return fill_from_store(sc.Scenario(name, start_month, months, s.target_pct_arr, s.segments,
+                                       f"Start and demand from the store as of {d.as_of.isoformat()} ({d.source})."),
+                           d, demand_too=True)
+
+
+def initial_scenario(d: StoreDefaults, months: int = 12) -> tuple[sc.Scenario, str]:
+    """The planner's starting scenario and a note saying where its numbers come from.
+
+    From the store when it holds accounts with ARR; otherwise the bundled example
+    (data/scenarios/example.json), labelled as example values.
+    """
+    if d.empty:
+        s = sc.load_scenario(EXAMPLE_SCENARIO)
+        return s, ("No data loaded: the planner starts from example values (data/scenarios/example.json). "
+                   "Load data on the Data page to start from your own accounts, ARR and CSMs.")
+    s = scenario_from_store(d, months)
+    src = ("the forecast" if d.source == "forecast" else
+           f"trailing {HISTORY_MONTHS}-month history averages (the forecast does not yet predict new logos)")
+    return s, (f"Start: accounts with ARR > 0, their ARR and the CSM roster as of {d.as_of:%d %b %Y}. "
+               f"Demand (new customers, average new ARR, logo churn, net expansion): {src}. "
+               "Coverage, people and cost: house defaults (assumptions) until you change them.")
+
+
+def fill_from_store(s: sc.Scenario, d: StoreDefaults, demand_too: bool = False) -> sc.Scenario:
+    """Fill missing start values (accounts, ARR, CSMs) from the store; a segment the store lacks gets 0.
+
+    With demand_too, the demand of each segment (new customers per month, average
+    new ARR, annual churn and net expansion) is replaced by the store's where known.
+    """
+    st = d.start.set_index("segment") if not d.start.empty else pd.DataFrame()
+    dm = d.demand.set_index("segment") if not d.demand.empty else pd.DataFrame()
+    segs = []
+    for g in s.segments:
+        row = st.loc[g.name] if g.name in st.index else None
+        start = sc.Start(
+            g.start.accounts if g.start.accounts is not None else float(row["accounts"]) if row is not None else 0.0,
+            g.start.arr if g.start.arr is not None else round(float(row["arr"]), 2) if row is not None else 0.0,
+            g.start.csms if g.start.csms is not None else int(row["csms"]) if row is not None else 0)
+        people = g.people
+        if demand_too and row is not None and _ok(row["avg_csm_cost"]):
+            people = replace(people, cost_per_csm=round(float(row["avg_csm_cost"]), -2))
+        demand = g.demand
+        if demand_too and g.name in dm.index:
+            h = dm.loc[g.name]
+            npm = h["new_per_month"]
+            kw = {}
+            if isinstance(npm, list):
+                kw["new_per_month"] = tuple(round(x, 2) for x in npm)
+            elif _ok(npm):
+                kw["new_per_month"] = (round(float(npm), 2),)
+            if kw:
+                kw["new_per_year"] = None
+            for f in ("avg_new_arr", "annual_logo_churn", "annual_net_expansion"):
+                if _ok(h[f]):
+                    kw[f] = round(float(h[f]), 4 if f != "avg_new_arr" else 0)
+            if "annual_logo_churn" in kw:
+                kw["annual_logo_churn"] = min(max(kw["annual_logo_churn"], 0.0), 0.99)
+            if "annual_net_expansion" in kw:
+                kw["annual_net_expansion"] = min(max(kw["annual_net_expansion"], -0.9), 2.0)
+            demand = replace(demand, **kw)
+        segs.append(replace(g, start=start, people=people, demand=demand))
+    return replace(s, segments=tuple(segs))
+
+
+# ------------------------------------------------------------------ saved scenarios
+
+def save_scenario(cur: store.Cursor, s: sc.Scenario, name: str | None = None) -> str:
+    """Insert or replace a named scenario; returns the name used."""
+    name = (name or s.name).strip()
+    if not name:
+        raise sc.ScenarioError("name: a saved scenario needs a name")
+    s = replace(s, name=name)
+    with store.transaction(cur):
+        cur.execute("DELETE FROM scenarios WHERE name = ?", [name])
+        cur.execute("INSERT INTO scenarios (name, saved_at, inputs_json) VALUES (?, ?, ?)",
+                    [name, dt.datetime.now().replace(microsecond=0), sc.dumps(s)])
+    return name
+
+
+def load_saved(cur: store.Cursor, name: str) -> sc.Scenario:
+    rows = store.query_rows(cur, "SELECT inputs_json FROM scenarios WHERE name = ?", [name])
+    if not rows:
+        raise sc.ScenarioError(f"name: no saved scenario called {name!r}")
+    return sc.load_scenario(rows[0][0])
+
+
+def list_saved(cur: store.Cursor) -> pd.DataFrame:
+    return store.query_df(cur, "SELECT name, saved_at FROM scenarios ORDER BY saved_at DESC, name")
+
+
+def delete_saved(cur: store.Cursor, name: str) -> bool:
+    with store.transaction(cur):
+        n = store.query_rows(cur, "SELECT count(*) FROM scenarios WHERE name = ?", [name])[0][0]
+        cur.execute("DELETE FROM scenarios WHERE name = ?", [name])
+    return bool(n)
+
+
+# ------------------------------------------------------------------ CLI
+
+def plan_table(scenario_path: str, cur: store.Cursor | None = None) -> pd.DataFrame:
+    """`python -m app plan --scenario FILE.json`: the monthly table (CLI columns).
+
+    Start values the scenario omits are filled from the store (cur); with no
+    store they are an error naming the field. ScenarioError carries the message.
+    """
+    from planning import model
+
+    s = sc.load_scenario(scenario_path)
+    if s.needs_start and cur is not None:
+        s = fill_from_store(s, StoreDefaults(store.as_of(cur), starting_point(cur), pd.DataFrame(), "history"))
+    return model.run_plan(s).monthly
+
+
+def scenario_inputs_table(s: sc.Scenario) -> pd.DataFrame:
+    """The inputs as a long table (segment, group, field, value) for exports."""
+    rows = [{"segment": "(plan)", "group": "plan", "field": k, "value": v}
+            for k, v in (("name", s.name), ("start_month", s.start_month.isoformat()), ("months", s.months),
+                         ("target_pct_arr", s.target_pct_arr), ("notes", s.notes))]
+    for seg_name, seg in sc.to_dict(s)["segments"].items():
+        for group, vals in seg.items():
+            if isinstance(vals, dict):
+                for k, v in vals.items():
+                    rows.append({"segment": seg_name, "group": group, "field": k,
+                                 "value": ", ".join(f"{x:g}" for x in v) if isinstance(v, list) else v})
+            else:
+                rows.append({"segment": seg_name, "group": "segment", "field": group, "value": vals})
+    df = pd.DataFrame(rows)
+    df["value"] = df["value"].map(lambda v: "" if v is None else str(v))
+    return df
+
+
+# ------------------------------------------------------------------ helpers
+
+def _ok(v: object) -> bool:
+    return v is not None and not (isinstance(v, float) and math.isnan(v))
+
+
+def _order(df: pd.DataFrame) -> pd.DataFrame:
+    if df.empty:
+        return df.reset_index(drop=True)
+    known = {n: i for i, n in enumerate(sc.DEFAULT_SEGMENTS)}
+    key = df["segment"].map(lambda s: (known.get(s, len(known)), s))
+    return df.iloc[sorted(range(len(df)), key=lambda i: key.iloc[i])].reset_index(drop=True)
+
+
+def _add(d: dt.date, n: int) -> dt.date:
+    y, m = divmod(d.month - 1 + n, 12)
+    return dt.date(d.year + y, m + 1, 1)
+
+
+def _diff(a: dt.date, b: dt.date) -> int:
+    return (b.year - a.year) * 12 + b.month - a.month

@@ -1,0 +1,282 @@
+"""Capacity & budget planner: CSM headcount and CS budget (% of ARR) against projected new customers."""
+from __future__ import annotations
+
+import datetime as dt
+
+import streamlit as st
+
+from app import charts_planning, export, planner_inputs, ui
+from planning import model, scenario as sc
+from planning.benchmarks import spend_band
+
+# Non-widget keys: they survive page switches (a widget's own key does not).
+SCEN = "planner_scenario_json"  # the scenario being edited, as JSON
+NOTE = "planner_note"
+TOKEN = "planner_url_token"  # the URL token last applied / written
+GEN = "planner_widget_gen"  # bumped when a scenario is loaded, so widgets start from it
+CURRENT = "Current (unsaved)"
+
+st.title("Capacity & budget planner")
+st.caption("CSM headcount and CS budget as % of ARR against projected new customers. Every headline says how it "
+           "was computed; the model's rules are in docs/planning.md.")
+
+
+def _set_scenario(s: sc.Scenario, note: str | None = None) -> None:
+    st.session_state[SCEN] = sc.dumps(s, indent=None)
+    st.session_state[GEN] = st.session_state.get(GEN, 0) + 1
+    if note is not None:
+        st.session_state[NOTE] = note
+
+
+try:
+    defaults = ui.cached(planner_inputs.store_defaults)
+except Exception as exc:  # a broken store must not break the page: fall back to the example
+    defaults = None
+    st.warning(f"Could not read the starting point from the store ({exc}); using example values.")
+
+# A shared link reproduces its scenario, even in a fresh browser.
+token = st.query_params.get("scenario")
+if token and token != st.session_state.get(TOKEN):
+    try:
+        _set_scenario(sc.decode_url(token), "Opened from a shared link: every input comes from the link.")
+    except sc.ScenarioError as exc:
+        st.error(str(exc))
+    st.session_state[TOKEN] = token
+if SCEN not in st.session_state:
+    if defaults is None:
+        _set_scenario(sc.load_scenario(planner_inputs.EXAMPLE_SCENARIO), "Example values.")
+    else:
+        _set_scenario(*planner_inputs.initial_scenario(defaults))
+if st.session_state.get(NOTE):
+    st.info(st.session_state[NOTE], icon=":material/info:")
+
+
+def _field(where, spec: sc.FieldSpec, seg: str, value, key: str):
+    """One input, labelled "<label> (<segment>)"; fractions are shown as percentages."""
+    label = f"{spec.label} ({seg})"
+    if spec.kind == "fraction" and spec.slider:
+        lo, hi, step = (round(float(x) * 100, 6) for x in spec.slider)
+        v = round(float(value) * 100, 6)
+        lo, hi = min(lo, v), max(hi, v)
+        return where.slider(label, lo, hi, v, step, format="%.1f%%", key=key, help=spec.help) / 100
+    if spec.kind == "int":
+        lo, hi, step = spec.slider or (spec.lo, max(100, value), 1)
+        return int(where.slider(label, int(min(lo, value)), int(max(hi, value)), int(value), int(step), key=key,
+                                help=spec.help))
+    if spec.slider:
+        lo, hi, step = (float(x) for x in spec.slider)
+        v = float(value)
+        return where.slider(label, min(lo, v), max(hi, v), v, step, key=key, help=spec.help,
+                            format="$%d" if spec.kind == "money" else "%g")
+    return where.number_input(label, min_value=float(spec.lo), value=float(value),
+                              step=1000.0 if spec.kind == "money" else 1.0, key=key, help=spec.help,
+                              format="%.0f")
+
+
+def _inputs(s: sc.Scenario) -> sc.Scenario:
+    gen = st.session_state.get(GEN, 0)
+    k = lambda *parts: "pl{}_{}".format(gen, "_".join(str(p) for p in parts))  # noqa: E731
+    top = st.columns([1, 1, 2])
+    start = top[0].date_input("Plan starts (month)", s.start_month, key=k("start"),
+                              help="First month of the plan; the day is ignored.")
+    months = top[1].selectbox("Horizon (months)", [12, 24, 36], [12, 24, 36].index(s.months) if s.months in
+                              (12, 24, 36) else 0, key=k("months"), help="Headlines cover the first 12 months.")
+    target = top[2].slider("Target CS budget (% of ARR)", 1.0, 25.0, float(s.target_pct_arr), 0.5, format="%.1f%%",
+                           key=k("target"), help="The budget you aim for: 12 x monthly CS cost / ARR.")
+    s = sc.Scenario(s.name, (start or s.start_month).replace(day=1), int(months), float(target), s.segments,
+                    s.notes)
+    tabs = st.tabs(["Start", "Demand", "Coverage", "People", "Cost"])
+    segs = list(s.segments)
+    cols = {g: t.columns(len(segs)) for g, t in zip(["start", "demand", "coverage", "people", "cost"], tabs)}
+    for i, g in enumerate(segs):
+        name = g.name
+        c = cols["start"][i]
+        c.markdown(f"**{name}**" + (" (tech touch: pooled CSMs)" if g.tech_touch else ""))
+        acc = c.number_input(f"Accounts now ({name})", 0.0, value=float(g.start.accounts or 0), step=1.0,
+                             format="%.0f", key=k(name, "acc"), help=sc.FIELD[("start", "accounts")].help)
+        arr = c.number_input(f"ARR now ({name})", 0.0, value=float(g.start.arr or 0), step=10_000.0, format="%.0f",
+                             key=k(name, "arr"), help=sc.FIELD[("start", "arr")].help)
+        csms = c.number_input(f"CSMs now ({name})", 0, value=int(g.start.csms or 0), step=1, key=k(name, "csms"),
+                              help=sc.FIELD[("start", "csms")].help)
+        start_v = sc.Start(float(acc), float(arr), int(csms))
+
+        c = cols["demand"][i]
+        c.markdown(f"**{name}**")
+        d = g.demand
+        year = round(sum(sc.new_per_month(g, s.start_month, 12)))
+        new_year = c.slider(f"New customers, first 12 months ({name})", 0, max(2000, int(year * 2)), int(year), 5,
+                            key=k(name, "new"), help="New logos in the plan's first 12 months. The default comes "
+                            "from the forecast or the trailing-12-month history; moving it spreads the total by "
+                            "the monthly shape.")
+        shape_opts = list(sc.SHAPES)
+        shape_now = d.shape if isinstance(d.shape, str) else "flat"
+        shape = c.selectbox(f"Monthly shape ({name})", shape_opts, shape_opts.index(shape_now), key=k(name, "shape"),
+                            help="flat: the same every month; quarter_end: the third month of each quarter books "
+                                 "double; back_loaded: growing through the year.")
+        if new_year != year or (d.new_per_year is not None and shape != shape_now):
+            d = sc.Demand(None, float(new_year), shape, d.avg_new_arr, d.annual_logo_churn, d.annual_net_expansion)
+        elif d.new_per_month is not None:
+            c.caption("Month by month as given (history or forecast); move the slider to use a shape.")
+        d = sc.Demand(d.new_per_month, d.new_per_year, d.shape,
+                      _field(c, sc.FIELD[("demand", "avg_new_arr")], name, d.avg_new_arr, k(name, "anr")),
+                      _field(c, sc.FIELD[("demand", "annual_logo_churn")], name, d.annual_logo_churn, k(name, "ch")),
+                      _field(c, sc.FIELD[("demand", "annual_net_expansion")], name, d.annual_net_expansion,
+                             k(name, "ex")))
+
+        c = cols["coverage"][i]
+        c.markdown(f"**{name}**")
+        cv = g.coverage
+        model_name = c.radio(f"Coverage model ({name})", sc.COVERAGE_MODELS, sc.COVERAGE_MODELS.index(cv.model),
+                             key=k(name, "cm"), horizontal=True,
+                             help="accounts: accounts per CSM; arr: ARR per CSM; hours: hours per account "
+                                  "against productive hours per CSM.")
+        vals = {"model": model_name}
+        shown = {"accounts": ["accounts_per_csm"], "arr": ["arr_per_csm"],
+                 "hours": ["hours_per_account_year", "hours_per_csm_year", "utilisation", "admin_share"]}[model_name]
+        for f in shown:
+            vals[f] = _field(c, sc.FIELD[("coverage", f)], name, getattr(cv, f), k(name, f))
+        cv = sc.Coverage(**{**cv.__dict__, **vals})
+
+        c = cols["people"][i]
+        c.markdown(f"**{name}**")
+        pp = {f: _field(c, sc.FIELD[("people", f)], name, getattr(g.people, f), k(name, f))
+              for f in ("cost_per_csm", "annual_raise", "ramp_months", "ramp_productivity", "annual_attrition",
+                        "lead_time_months", "manager_span", "manager_cost")}
+
+        c = cols["cost"][i]
+        c.markdown(f"**{name}**")
+        tool = _field(c, sc.FIELD[("cost", "tooling_per_csm")], name, g.cost.tooling_per_csm, k(name, "tool"))
+        segs[i] = sc.Segment(name, g.tech_touch, start_v, d, cv, sc.People(**pp), sc.Cost(tool))
+    return sc.Scenario(s.name, s.start_month, s.months, s.target_pct_arr, tuple(segs), s.notes)
+
+
+@st.fragment
+def planner() -> None:
+    try:
+        s = sc.load_scenario(st.session_state[SCEN])
+        with st.container(border=True):
+            s = _inputs(s)
+        s = sc.from_dict(sc.to_dict(s))  # the same validation a file gets
+        result = model.run_plan(s)
+    except sc.ScenarioError as exc:
+        st.error(f"The inputs cannot be planned: {exc}")
+        return
+    st.session_state[SCEN] = sc.dumps(s, indent=None)
+    h = result.headlines
+    band = spend_band()
+    c = st.columns(4)
+    c[0].metric("Hires this year", h["hires_year"].text, help=h["hires_year"].explanation)
+    c[1].metric("Year-end headcount", h["year_end_headcount"].text, help=h["year_end_headcount"].explanation)
+    c[2].metric("Annual CS cost", h["annual_cost"].text, help=h["annual_cost"].explanation)
+    pct = h["cost_pct_arr"]
+    c[3].metric("Cost as % of ARR", pct.text, help=pct.explanation, delta_color="inverse",
+                delta=None if pct.value != pct.value else f"{pct.value - s.target_pct_arr:+.1f} pts vs target")
+    with st.expander("How these numbers were computed", icon=":material/calculate:"):
+        for x in h.values():
+            st.markdown(f"**{x.label}: {x.text}.** {x.explanation}")
+
+    st.subheader("What a budget buys")
+    budget = st.slider("Budget for the reverse question (% of ARR)", 1.0, 25.0, float(s.target_pct_arr), 0.5,
+                       format="%.1f%%", key="pl_affordable",
+                       help="Affordable CSMs at the end of the plan's first year if CS spend is this % of ARR.")
+    aff = model.affordable(result, budget)
+    st.dataframe(aff, hide_index=True, width="stretch", column_config={
+        "segment": "Segment", "month": st.column_config.DateColumn("Month", format="MMM YYYY"),
+        "arr": st.column_config.NumberColumn("ARR", format="dollar"),
+        "accounts": st.column_config.NumberColumn("Accounts", format="%.0f"),
+        "budget_per_month": st.column_config.NumberColumn("Budget / month", format="dollar",
+                                                          help="Budget % x ARR / 12."),
+        "affordable_headcount": st.column_config.NumberColumn(
+            "Affordable CSMs", help="Largest whole n: n x (cost + tooling) / 12 + ceil(n / span) x manager cost "
+                                    "/ 12 <= budget per month."),
+        "planned_headcount": "Planned CSMs", "required_fte": st.column_config.NumberColumn("Required FTE",
+                                                                                           format="%.1f"),
+        "accounts_per_csm": st.column_config.NumberColumn("Accounts per CSM", format="%.0f"),
+        "arr_per_csm": st.column_config.NumberColumn("ARR per CSM", format="dollar"),
+    })
+
+    st.subheader("Charts")
+    seg_opt = ["All segments", *[g.name for g in s.segments]]
+    seg = st.selectbox("Segment for the FTE chart", seg_opt, key="pl_chart_seg")
+    fte = charts_planning.fte_chart(result.detail, None if seg == "All segments" else seg)
+    st.altair_chart(fte, width="stretch")
+    ui.downloads(fte, result.detail, "planner_fte")
+    hire = charts_planning.hiring_chart(result.detail)
+    st.altair_chart(hire, width="stretch")
+    ui.downloads(hire, result.detail[["month", "segment", "hires", "reqs_to_open"]], "planner_hiring")
+    cost = charts_planning.cost_chart(result.totals, s.target_pct_arr, band)
+    st.altair_chart(cost, width="stretch")
+    ui.downloads(cost, result.totals, "planner_cost")
+
+    with st.expander("Monthly plan by segment (the CLI's table)"):
+        st.dataframe(result.detail, hide_index=True, width="stretch")
+
+    st.subheader("Share and export")
+    tok = sc.encode_url(s)
+    st.session_state[TOKEN] = tok
+    st.query_params["scenario"] = tok  # the address bar now reproduces this plan
+    base = str(getattr(st.context, "url", "") or "").split("?")[0]
+    st.text_input("Link to this plan", f"{base}?scenario={tok}", key="pl_link",
+                  help="Carries every input (compressed JSON); opens the same plan in any browser.")
+    c = st.columns(3)
+    sheets = {"Inputs": planner_inputs.scenario_inputs_table(s), "Monthly": result.monthly,
+              "Detail": result.detail, "Totals": result.totals,
+              "Headlines": model.headlines_table(result), "Affordable": aff}
+    c[0].download_button("Plan (XLSX)", data=lambda: export.to_xlsx_bytes(sheets), file_name="plan.xlsx",
+                         mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                         on_click="ignore", key="pl_xlsx")
+    c[1].download_button("Plan (CSV)", data=lambda: export.to_csv_bytes(result.monthly), file_name="plan.csv",
+                         mime="text/csv", on_click="ignore", key="pl_csv")
+    c[2].download_button("Scenario (JSON)", data=sc.dumps(s), file_name="scenario.json", mime="application/json",
+                         on_click="ignore", key="pl_json")
+
+
+planner()
+
+st.divider()
+st.subheader("Saved scenarios")
+cur = ui.write_cursor()  # saved scenarios: read and write the latest, not this run's snapshot
+saved = planner_inputs.list_saved(cur)
+names = list(saved["name"])
+c = st.columns([2, 1, 2, 1, 1])
+new_name = c[0].text_input("Scenario name", key="pl_save_name", placeholder="e.g. Base, Aggressive growth")
+if c[1].button("Save scenario", key="pl_save", width="stretch"):
+    try:
+        current = sc.load_scenario(st.session_state[SCEN])
+        used = planner_inputs.save_scenario(cur, current, new_name or current.name)
+        st.session_state[SCEN] = sc.dumps(sc.Scenario(used, *[getattr(current, f) for f in (
+            "start_month", "months", "target_pct_arr", "segments", "notes")]), indent=None)
+        st.success(f"Saved “{used}”.")
+        names = list(planner_inputs.list_saved(cur)["name"])
+    except sc.ScenarioError as exc:
+        st.error(str(exc))
+pick = c[2].selectbox("Saved", names, index=None, placeholder="Choose a saved scenario", key="pl_pick")
+if c[3].button("Load", key="pl_load", disabled=pick is None, width="stretch"):
+    try:
+        _set_scenario(planner_inputs.load_saved(cur, pick), f"Loaded the saved scenario “{pick}”.")
+        st.rerun()
+    except sc.ScenarioError as exc:
+        st.error(str(exc))
+if c[4].button("Delete", key="pl_delete", disabled=pick is None, width="stretch"):
+    planner_inputs.delete_saved(cur, pick)
+    st.rerun()
+
+compare = st.multiselect("Compare side by side (2-4)", [CURRENT, *names], max_selections=4, key="pl_compare",
+                         help="Headline deltas are against the first scenario chosen.")
+if len(compare) >= 2:
+    try:
+        chosen = {n: (sc.load_scenario(st.session_state[SCEN]) if n == CURRENT else planner_inputs.load_saved(cur, n))
+                  for n in compare}
+        cmp = model.compare(chosen)
+    except sc.ScenarioError as exc:
+        st.error(str(exc))
+    else:
+        st.dataframe(cmp.table, hide_index=True, width="stretch")
+        cols = st.columns(2)
+        for col, (measure, title, fmt) in zip(cols, (("headcount", "CSM headcount", ",.0f"),
+                                                     ("cost_pct_arr", "Cost as % of ARR", ".1f"))):
+            ch = charts_planning.compare_chart(cmp.totals, measure, title, fmt)
+            col.altair_chart(ch, width="stretch")
+            ui.downloads(ch, cmp.long, f"planner_compare_{measure}", where=col)
+elif compare:
+    st.caption("Choose at least two scenarios to compare.")

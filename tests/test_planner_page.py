@@ -1,0 +1,213 @@
+"""The planner's store inputs (starting point, history averages, saved scenarios) and its page (AppTest)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app import charts_planning, planner_inputs as pi, store
+from planning import model, scenario as sc
+from planning.benchmarks import spend_band
+from tests.conftest import d, make_store
+
+PAGE = "../pages/planner.py"
+EXAMPLE = Path(__file__).resolve().parent.parent / "data" / "scenarios" / "example.json"
+
+
+@pytest.fixture
+def plan_db(tmp_path: Path) -> Path:
+    """SMB S1-S3 (CSM C1) and S4 (no CSM: tech touch), Mid-Market M1-M2 (C2), Enterprise E1 (C3); as of 2024-12-31."""
+    accounts = pd.DataFrame({
+        "account_id": ["S1", "S2", "S3", "S4", "M1", "M2", "E1"],
+        "segment": ["SMB", "SMB", "SMB", "SMB", "Mid-Market", "Mid-Market", "Enterprise"],
+        "csm_id": ["C1", "C1", "C1", None, "C2", "C2", "C3"],
+    })
+    subs = pd.DataFrame({
+        "subscription_id": [f"L{i}" for i in range(8)],
+        "account_id": ["S1", "S2", "S3", "S4", "M1", "M1", "M2", "E1"],
+        "start_date": [d("2023-01-01"), d("2023-01-01"), d("2024-03-01"), d("2023-06-01"), d("2023-01-01"),
+                       d("2024-06-01"), d("2024-05-01"), d("2023-01-01")],
+        "end_date": [None, d("2024-06-01"), None, None, None, None, None, None],
+        "arr": [6000.0, 3000.0, 4000.0, 1000.0, 30000.0, 6000.0, 24000.0, 150000.0],
+    })
+    csms = pd.DataFrame({
+        "csm_id": ["C1", "C2", "C3", "C4"], "name": ["A", "B", "C", "D"],
+        "segment": ["SMB", "Mid-Market", "Enterprise", "Mid-Market"],
+        "start_date": [d("2022-01-01")] * 4, "end_date": [None, None, None, d("2024-06-30")],
+        "fully_loaded_cost": [100000.0, 150000.0, 200000.0, 140000.0],
+    })
+    path = tmp_path / "plan.duckdb"
+    make_store(path, {"accounts": accounts, "subscriptions": subs, "csms": csms}, "2024-12-31").close()
+    return path
+
+
+def test_starting_point_by_segment(plan_db):
+    cur = store.connect(plan_db)
+    sp = pi.starting_point(cur).set_index("segment")
+    assert list(sp.index) == ["SMB", "Mid-Market", "Enterprise", "Tech touch"]
+    assert sp.loc["SMB", ["accounts", "arr", "csms"]].tolist() == [2, 10000.0, 1]  # S1 + S3; S2 churned
+    assert sp.loc["Tech touch", ["accounts", "arr", "csms"]].tolist() == [1, 1000.0, 0]  # S4: no named CSM
+    assert sp.loc["Mid-Market", ["accounts", "arr", "csms"]].tolist() == [2, 60000.0, 1]  # C4 left in June
+    assert sp.loc["Enterprise", "avg_csm_cost"] == 200000.0
+
+
+def test_history_averages(plan_db):
+    cur = store.connect(plan_db)
+    h = pi.history_demand(cur).set_index("segment")
+    assert h.loc["SMB", "months"] == 12
+    assert h.loc["SMB", "new_per_month"] == pytest.approx(1 / 12)  # S3 in March 2024
+    assert h.loc["SMB", "avg_new_arr"] == 4000.0
+    assert h.loc["SMB", "annual_logo_churn"] == pytest.approx(0.5)  # S1 and S2 at Dec 2023; S2 gone
+    assert h.loc["SMB", "annual_net_expansion"] == pytest.approx(0.0)
+    assert h.loc["Mid-Market", "annual_net_expansion"] == pytest.approx(0.2)  # M1 30k -> 36k
+    assert h.loc["Mid-Market", "avg_new_arr"] == 24000.0
+    assert h.loc["Tech touch", "new_per_month"] == 0
+
+
+def test_scenario_from_store_starts_after_as_of(plan_db):
+    cur = store.connect(plan_db)
+    s, note = pi.initial_scenario(pi.store_defaults(cur))
+    assert s.start_month == d("2025-01-01")
+    mm = s.segment("Mid-Market")
+    assert (mm.start.accounts, mm.start.arr, mm.start.csms) == (2.0, 60000.0, 1)
+    assert mm.demand.new_per_month == (0.08,) and mm.demand.annual_net_expansion == 0.2
+    assert mm.people.cost_per_csm == 150000.0
+    assert "2024" in note and "history" in note
+    model.run_plan(s)  # plannable as is
+
+
+def test_empty_store_starts_from_the_example(tmp_path):
+    cur = store.connect(tmp_path / "e.duckdb")
+    s, note = pi.initial_scenario(pi.store_defaults(cur))
+    assert s == sc.load_scenario(EXAMPLE) and "example" in note
+
+
+def test_saved_scenarios_round_trip(plan_db):
+    cur = store.connect(plan_db)
+    s = sc.load_scenario(EXAMPLE)
+    name = "Flat budget 8% 'CFO'; DROP TABLE scenarios"
+    assert pi.save_scenario(cur, s, name) == name
+    pi.save_scenario(cur, sc.set_field(s, "SMB", "cost", "tooling_per_csm", 1.0), "Other")
+    assert set(pi.list_saved(cur)["name"]) == {name, "Other"}
+    back = pi.load_saved(cur, name)
+    assert back.name == name and back.segments == s.segments
+    pi.save_scenario(cur, sc.set_field(s, "SMB", "cost", "tooling_per_csm", 2.0), name)  # replace
+    assert pi.load_saved(cur, name).segment("SMB").cost.tooling_per_csm == 2.0
+    assert pi.delete_saved(cur, name) and not pi.delete_saved(cur, name)
+    with pytest.raises(sc.ScenarioError, match="no saved scenario"):
+        pi.load_saved(cur, name)
+
+
+def test_cli_fills_missing_start_from_store(plan_db, tmp_path):
+    raw = json.loads(EXAMPLE.read_text())
+    del raw["segments"]["Mid-Market"]["start"]
+    f = tmp_path / "s.json"
+    f.write_text(json.dumps(raw))
+    out = pi.plan_table(str(f), store.connect(plan_db))
+    assert list(out.columns) == model.CLI_COLUMNS
+    assert len(out) == 12 * 4
+    mm = out[out["segment"] == "Mid-Market"].iloc[0]
+    # 2 accounts from the store, 10% churn, then Jan's share of 260 a year (quarter_end: 1/16)
+    assert mm["accounts"] == pytest.approx(2 * 0.9 ** (1 / 12) + 260 / 16)
+    with pytest.raises(sc.ScenarioError, match="segments.Mid-Market.start"):
+        pi.plan_table(str(f), None)
+
+
+def test_comparison_and_chart_builders():
+    base = sc.load_scenario(EXAMPLE)
+    lean = sc.set_field(base, "Mid-Market", "coverage", "accounts_per_csm", 120.0)
+    cmp = model.compare({"Base": base, "Lean": lean})
+    t = cmp.table.set_index("scenario")
+    assert t.loc["Base", "Δ Year-end headcount"] == 0
+    assert t.loc["Lean", "Δ Year-end headcount"] < 0
+    assert t.loc["Lean", "Δ Year-end headcount"] == t.loc["Lean", "Year-end headcount"] - t.loc["Base",
+                                                                                                 "Year-end headcount"]
+    r = model.run_plan(base)
+    spec = charts_planning.cost_chart(r.totals, 8.5, spend_band()).to_dict()
+    assert "SaaStr" in json.dumps(spec) and "2024" in json.dumps(spec)
+    assert charts_planning.fte_chart(r.detail, "SMB").to_dict()["title"].endswith("(SMB)")
+    assert charts_planning.hiring_chart(r.detail).to_dict()["mark"]["type"] == "bar"
+    assert len(charts_planning.compare_chart(cmp.totals, "headcount", "CSMs").to_dict()["datasets"]) == 1
+
+
+# ------------------------------------------------------------------ the page
+
+def _run(db: Path, monkeypatch, token: str | None = None) -> AppTest:
+    monkeypatch.setenv("CS_DB", str(db))
+    at = AppTest.from_file(PAGE, default_timeout=30)
+    if token:
+        at.query_params["scenario"] = token
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def _slider(at: AppTest, label: str):
+    return next(s for s in at.slider if s.label == label)
+
+
+@pytest.mark.slow
+def test_page_slider_moves_the_headlines(plan_db, monkeypatch):
+    at = _run(plan_db, monkeypatch)
+    m = _metrics(at)
+    assert {"Hires this year", "Year-end headcount", "Annual CS cost", "Cost as % of ARR"} <= set(m)
+    _slider(at, "New customers, first 12 months (Mid-Market)").set_value(240).run()
+    assert not at.exception
+    before = _metrics(at)
+    _slider(at, "Accounts per CSM (Mid-Market)").set_value(20.0).run()
+    assert not at.exception
+    after = _metrics(at)
+    assert int(after["Hires this year"]) > int(before["Hires this year"])
+    assert int(after["Year-end headcount"]) > int(before["Year-end headcount"])
+    # the values equal the model's for the same inputs
+    s = sc.load_scenario(at.session_state["planner_scenario_json"])
+    assert s.segment("Mid-Market").coverage.accounts_per_csm == 20.0
+    assert after["Year-end headcount"] == model.run_plan(s).headlines["year_end_headcount"].text
+
+
+@pytest.mark.slow
+def test_page_reproduces_a_shared_link_and_empty_store(tmp_path, monkeypatch):
+    s = sc.set_field(sc.load_scenario(EXAMPLE), "Enterprise", "coverage", "accounts_per_csm", 10.0)
+    at = _run(tmp_path / "empty.duckdb", monkeypatch, token=sc.encode_url(s))
+    expect = model.run_plan(s).headlines
+    m = _metrics(at)
+    assert m["Year-end headcount"] == expect["year_end_headcount"].text
+    assert m["Cost as % of ARR"] == expect["cost_pct_arr"].text
+    assert not at.error
+    # a damaged link says so, and the page still works from defaults
+    at2 = _run(tmp_path / "empty2.duckdb", monkeypatch, token="not-a-real-token")
+    assert any("damaged" in e.value for e in at2.error)
+    assert "Hires this year" in _metrics(at2)
+
+
+@pytest.mark.slow
+def test_page_saves_loads_and_compares(plan_db, monkeypatch):
+    at = _run(plan_db, monkeypatch)
+    at.text_input(key="pl_save_name").set_value("Base")
+    at.button(key="pl_save").click().run()
+    assert not at.exception and any("Saved" in s.value for s in at.success)
+    _slider(at, "New customers, first 12 months (Mid-Market)").set_value(600).run()
+    at.text_input(key="pl_save_name").set_value("Aggressive growth")
+    at.button(key="pl_save").click().run()
+    cur = store.connect(plan_db)
+    assert set(pi.list_saved(cur)["name"]) == {"Base", "Aggressive growth"}
+    agg = pi.load_saved(cur, "Aggressive growth")
+    cur.close()
+    assert sum(sc.new_per_month(agg.segment("Mid-Market"), agg.start_month, 12)) == pytest.approx(600)
+    at.multiselect(key="pl_compare").set_value(["Base", "Aggressive growth"]).run()
+    assert not at.exception
+    table = at.dataframe[-1].value.set_index("scenario")
+    assert table.loc["Aggressive growth", "Δ Hires this year"] > 0
+    # load Base back: the slider returns to the saved value
+    at.selectbox(key="pl_pick").set_value("Base").run()
+    at.button(key="pl_load").click().run()
+    assert not at.exception
+    s = sc.load_scenario(at.session_state["planner_scenario_json"])
+    assert sum(sc.new_per_month(s.segment("Mid-Market"), s.start_month, 12)) < 600

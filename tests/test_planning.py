@@ -1,0 +1,286 @@
+"""The capacity & budget model and its scenarios: hand-worked cases, invariants, round trips."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from planning import model, scenario as sc
+from planning.benchmarks import load_spend_benchmarks, spend_band
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "data" / "scenarios" / "example.json"
+JAN = dt.date(2026, 1, 1)
+
+
+def one_segment(accounts=120.0, csms=0, new=None, per_csm=40.0, churn=0.0, ramp=0, ramp_p=1.0, attrition=0.0,
+                lead=0, months=12, cost=120_000.0, tooling=0.0, span=100, mgr_cost=0.0, arr=1_200_000.0,
+                avg_new_arr=10_000.0, raise_=0.0) -> sc.Scenario:
+    seg = sc.Segment(
+        "Mid-Market", False, sc.Start(accounts, arr, csms),
+        sc.Demand(new_per_month=None if new is None else tuple(new), avg_new_arr=avg_new_arr,
+                  annual_logo_churn=churn),
+        sc.Coverage("accounts", accounts_per_csm=per_csm),
+        sc.People(cost_per_csm=cost, annual_raise=raise_, ramp_months=ramp, ramp_productivity=ramp_p,
+                  annual_attrition=attrition, lead_time_months=lead, manager_span=span, manager_cost=mgr_cost),
+        sc.Cost(tooling))
+    return sc.Scenario("t", JAN, months, 8.5, (seg,))
+
+
+# ------------------------------------------------------------------ hand-worked cases
+
+def test_monthly_rate_is_not_annual_over_12():
+    assert model.monthly_rate(1 - 0.95 ** 12) == pytest.approx(0.05)
+    assert 1 - (1 - 0.05) ** 12 == pytest.approx(0.4596, abs=1e-4)  # 5%/month is ~46%/year
+
+
+def test_120_accounts_at_1_to_40_is_3_fte():
+    r = model.run_plan(one_segment(accounts=120, csms=0, months=1))
+    row = r.monthly.iloc[0]
+    assert row["required_fte"] == 3.0
+    assert row["hires"] == 3 and row["headcount"] == 3 and row["available_fte"] == 3.0
+
+
+def test_10_new_a_month_for_12_months():
+    r = model.run_plan(one_segment(accounts=120, csms=3, new=[10] * 12))
+    m = r.monthly
+    assert list(m["accounts"]) == [130 + 10 * i for i in range(12)]
+    # required 3.25 .. 6.0; headcount = max(previous, ceil(required))
+    assert list(m["headcount"]) == [4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6]
+    assert list(m["hires"]) == [1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0]
+    assert r.headlines["hires_year"].value == 3
+    assert r.headlines["year_end_headcount"].value == 6
+    # cost: headcount x 120k / 12 = 10k per head per month
+    assert list(m["cost"]) == [10_000.0 * h for h in m["headcount"]]
+    assert r.headlines["annual_cost"].value == 10_000.0 * sum(m["headcount"])
+    # month is the ISO first-of-month date
+    assert m["month"].iloc[0] == JAN and m["month"].iloc[11] == dt.date(2026, 12, 1)
+    assert list(m.columns) == model.CLI_COLUMNS
+
+
+def test_exact_headcount_rule_without_ramp_attrition_churn():
+    new = [0, 7, 3, 25, 0, 0, 11, 2, 40, 0, 1, 9]
+    r = model.run_plan(one_segment(accounts=95, csms=1, new=new, per_csm=30))
+    hc, prev = [], 1
+    for req in r.monthly["required_fte"]:
+        prev = max(prev, math.ceil(req - 1e-9))
+        hc.append(prev)
+    assert list(r.monthly["headcount"]) == hc
+
+
+def test_lead_time_3_opens_requisitions_3_months_ahead():
+    new = [0] * 6 + [40] + [0] * 5  # 120 -> 160 accounts in July: one more CSM from July
+    r = model.run_plan(one_segment(accounts=120, csms=3, new=new, lead=3))
+    m = r.monthly
+    assert list(m["hires"]) == [0] * 6 + [1] + [0] * 5
+    assert list(m["reqs_to_open"]) == [0, 0, 0, 1] + [0] * 8  # April, 3 months before July
+    assert r.detail["coverage_gap"].sum() == 0
+
+
+def test_lead_time_leaves_a_gap_when_demand_comes_too_soon():
+    r = model.run_plan(one_segment(accounts=160, csms=3, new=[0] * 12, lead=2))
+    d = r.detail
+    # 4 FTE needed from January; the first hire can start in March
+    assert list(d["hires"]) == [0, 0, 1] + [0] * 9
+    assert list(d["coverage_gap"][:3]) == [1.0, 1.0, 0.0]
+    assert list(d["reqs_to_open"][:3]) == [1, 0, 0]
+    assert "short in 2 month" in r.headlines["year_end_headcount"].explanation
+
+
+def test_ramp_and_attrition_worked_table():
+    # 10 CSMs, 400 accounts at 1:40 (10 FTE) all along; 8% monthly attrition; ramp 2 months at 50%.
+    s = one_segment(accounts=400, csms=10, new=[0] * 6, attrition=1 - 0.92 ** 12, ramp=2, ramp_p=0.5, months=6)
+    d = model.run_plan(s).detail
+    # Staff now, after attrition: 10 x 0.92^(m+1) = 9.2, 8.464, 7.787, 7.164, 6.591, 6.064.
+    # Jan: short 0.8, a January hire gives 0.5 -> 2; Feb: 8.464 + 2 x 0.5 short 0.536 -> 2 more in January.
+    # Mar: 7.787 + 4 = 11.787. Apr: 7.164 + 4 x 0.92 = 10.844 (hires leave from the end of ramp).
+    # May: 6.591 + 4 x 0.8464 = 9.976, short 0.024 -> 1 hire in March (ramped by May): 10.976.
+    # Jun: 6.064 + 4 x 0.92^2 + 1 x 0.92 = 10.098.
+    assert list(d["hires"]) == [4, 0, 1, 0, 0, 0]
+    assert list(d["available_fte"].round(3)) == [10.2, 10.464, 11.787, 10.844, 10.976, 10.098]
+    # headcount = expected people on staff rounded up: 13.2, 12.46, 12.79, 11.84, 10.90, 10.02
+    assert list(d["headcount"]) == [14, 13, 13, 12, 11, 11]
+    assert list(d["leavers"]) == [0, 1, 1, 1, 1, 0]
+    assert list(d["ramping"]) == [4, 4, 1, 1, 0, 0]
+    assert (d["available_fte"] >= d["required_fte"] - 1e-9).all()
+
+
+def test_churn_and_arr():
+    s = one_segment(accounts=100, csms=5, new=[0] * 12, churn=1 - 0.99 ** 12, arr=1_000_000)
+    d = model.run_plan(s).detail
+    assert d["accounts"].iloc[0] == pytest.approx(99.0)
+    assert d["accounts"].iloc[11] == pytest.approx(100 * 0.99 ** 12)
+    assert d["arr"].iloc[0] == pytest.approx(990_000.0)
+
+
+def test_managers_tooling_raise_and_pct_of_arr():
+    s = one_segment(accounts=400, csms=10, new=[0] * 13, months=13, cost=120_000, tooling=12_000, span=4,
+                    mgr_cost=240_000, arr=12_000_000, raise_=0.10)
+    d = model.run_plan(s).detail
+    # 10 CSMs: (10 x 132k + 3 managers x 240k) / 12 = 170k per month; 12 x 170k / 12M = 17%
+    assert d["managers"].iloc[0] == 3
+    assert d["cost"].iloc[0] == pytest.approx(170_000.0)
+    assert d["cost_pct_arr"].iloc[0] == pytest.approx(17.0)
+    # month 13 (plan anniversary): cost and manager cost up 10%, tooling not
+    assert d["cost"].iloc[12] == pytest.approx((10 * (132_000 + 12_000) + 3 * 264_000) / 12)
+
+
+def test_hours_and_arr_coverage_models():
+    cov = sc.Coverage("hours", hours_per_account_year=20, hours_per_csm_year=1600, utilisation=0.8,
+                      admin_share=0.25)
+    assert model.required_fte(cov, 96, 0) == pytest.approx(96 * 20 / (1600 * 0.8 * 0.75))  # = 2.0
+    assert model.required_fte(sc.Coverage("arr", arr_per_csm=2e6), 0, 5e6) == 2.5
+
+
+def test_affordable_headcount():
+    # budget 100k/month; CSM 10k; a manager (span 5) 15k: 6 CSMs + 2 mgrs = 90k; 7 + 2 = 100k; 8 + 2 = 110k
+    assert model.affordable_headcount(100_000, 10_000, 15_000, 5) == 7
+    assert model.affordable_headcount(0, 10_000, 15_000, 5) == 0
+    r = model.run_plan(one_segment(accounts=400, csms=10, new=[0] * 12, cost=120_000, span=100, mgr_cost=0,
+                                   arr=12_000_000))
+    a = model.affordable(r, 10.0).set_index("segment")
+    # 10% of 12M = 1.2M a year = 100k a month = 10 CSMs at 10k
+    assert a.loc["Mid-Market", "affordable_headcount"] == 10
+    assert a.loc["Mid-Market", "accounts_per_csm"] == pytest.approx(40.0)
+    assert a.loc["Total", "arr_per_csm"] == pytest.approx(1_200_000.0)
+
+
+def test_headline_pct_against_target_and_band():
+    r = model.run_plan(one_segment(accounts=400, csms=10, new=[0] * 12, cost=120_000, arr=12_000_000))
+    h = r.headlines["cost_pct_arr"]
+    assert h.value == pytest.approx(10.0)
+    assert "+1.5 points" in h.explanation and "within the public band" in h.explanation
+    assert "2024" in h.explanation  # source year shown
+
+
+def test_spend_benchmarks_file_has_sources():
+    rows = load_spend_benchmarks()
+    assert all(r.source and r.year and r.confidence for r in rows)
+    band = spend_band(rows)
+    assert (band.low.pct_arr, band.median.pct_arr, band.high.pct_arr) == (5.0, 8.5, 10.0)
+
+
+# ------------------------------------------------------------------ invariants
+
+@st.composite
+def plans(draw):
+    months = draw(st.integers(1, 24))
+    new = draw(st.lists(st.floats(0, 60), min_size=months, max_size=months))
+    return dict(accounts=draw(st.floats(0, 2000)), csms=draw(st.integers(0, 40)), new=new,
+                per_csm=draw(st.floats(5, 500)), churn=draw(st.floats(0, 0.6)), ramp=draw(st.integers(0, 6)),
+                ramp_p=draw(st.floats(0.1, 1)), attrition=draw(st.floats(0, 0.5)), lead=draw(st.integers(0, 4)),
+                months=months)
+
+
+# With attrition, a plan that hires earlier expects some of those people to have
+# left, so headcount month by month is compared without attrition; people hired
+# up to each month are compared always.
+
+@settings(max_examples=150, deadline=None)
+@given(plans(), st.floats(0, 30), st.booleans())
+def test_more_new_customers_never_fewer_csms(p, extra, no_attrition):
+    if no_attrition:
+        p = {**p, "attrition": 0.0}
+    base = model.run_plan(one_segment(**p)).detail
+    more = model.run_plan(one_segment(**{**p, "new": [x + extra for x in p["new"]]})).detail
+    assert (base["hires"] >= 0).all() and (more["hires"] >= 0).all()
+    assert (more["hires"].cumsum() >= base["hires"].cumsum()).all()
+    if no_attrition:
+        assert (more["headcount"] >= base["headcount"]).all()
+
+
+@settings(max_examples=150, deadline=None)
+@given(plans(), st.floats(1, 3), st.booleans())
+def test_higher_ratio_never_more_csms(p, factor, no_attrition):
+    if no_attrition:
+        p = {**p, "attrition": 0.0}
+    base = model.run_plan(one_segment(**p)).detail
+    wider = model.run_plan(one_segment(**{**p, "per_csm": p["per_csm"] * factor})).detail
+    assert (wider["hires"].cumsum() <= base["hires"].cumsum()).all()
+    if no_attrition:
+        assert (wider["headcount"] <= base["headcount"]).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(plans())
+def test_coverage_met_once_lead_time_and_ramp_allow(p):
+    d = model.run_plan(one_segment(**p)).detail
+    settled = p["lead"] + (p["ramp"] if p["ramp_p"] == 0 else 0)
+    assert (d["coverage_gap"].iloc[settled:] <= 1e-6).all()
+    assert (d["hires"] >= 0).all() and (d["reqs_to_open"] >= 0).all() and (d["leavers"] >= 0).all()
+    assert (d["headcount"] >= d["available_fte"] - 1e-6).all()
+
+
+# ------------------------------------------------------------------ scenarios: JSON, URL, errors
+
+def test_example_file_loads_and_round_trips():
+    s = sc.load_scenario(EXAMPLE)
+    assert [g.name for g in s.segments] == ["SMB", "Mid-Market", "Enterprise", "Tech touch"]
+    assert s.segment("Tech touch").tech_touch
+    assert sum(sum(sc.new_per_month(g, s.start_month, 12)) for g in s.segments) == pytest.approx(500)
+    assert sc.load_scenario(sc.dumps(s)) == s
+    assert sc.from_dict(json.loads(json.dumps(sc.to_dict(s)))) == s
+
+
+def test_url_round_trip_reproduces_the_plan():
+    s = sc.set_field(sc.load_scenario(EXAMPLE), "Mid-Market", "coverage", "accounts_per_csm", 45.0)
+    token = sc.encode_url(s)
+    assert all(c.isalnum() or c in "-_" for c in token) and len(token) < 2000
+    back = sc.decode_url(token)
+    assert back == s
+    assert model.run_plan(back).monthly.equals(model.run_plan(s).monthly)
+    with pytest.raises(sc.ScenarioError, match="damaged"):
+        sc.decode_url(token[:-10])
+
+
+def test_shape_spreads_the_yearly_total_by_calendar_month():
+    seg = replace(sc.default_segment("SMB"), demand=sc.Demand(new_per_year=120, shape="quarter_end"))
+    got = sc.new_per_month(seg, dt.date(2026, 2, 1), 3)  # Feb, Mar, Apr
+    assert got == [7.5, 15.0, 7.5]
+
+
+@pytest.mark.parametrize("mutate, field", [
+    (lambda d: d["segments"]["Mid-Market"]["coverage"].update(accounts_per_csm=0),
+     "segments.Mid-Market.coverage.accounts_per_csm"),
+    (lambda d: d["segments"]["SMB"]["demand"].update(annual_logo_churn=15),
+     "segments.SMB.demand.annual_logo_churn"),
+    (lambda d: d["segments"]["SMB"]["people"].update(ramp_months=1.5), "segments.SMB.people.ramp_months"),
+    (lambda d: d["segments"]["SMB"]["people"].update(hire_speed=3), "segments.SMB.people.hire_speed"),
+    (lambda d: d["segments"]["SMB"]["demand"].update(new_per_month=[1, 2, 3]),
+     "segments.SMB.demand.new_per_year"),  # both forms given
+    (lambda d: d["segments"]["SMB"]["demand"].update(new_per_month=[1, 2, 3], new_per_year=None),
+     "segments.SMB.demand.new_per_month"),
+    (lambda d: d["segments"]["SMB"]["coverage"].update(model="vibes"), "segments.SMB.coverage.model"),
+    (lambda d: d["segments"]["Enterprise"]["start"].update(arr="lots"), "segments.Enterprise.start.arr"),
+    (lambda d: d.update(start_month="next year"), "start_month"),
+    (lambda d: d.update(months=0), "months"),
+    (lambda d: d.update(segments={}), "segments"),
+])
+def test_malformed_scenario_names_the_field(mutate, field):
+    d = json.loads(EXAMPLE.read_text())
+    mutate(d)
+    with pytest.raises(sc.ScenarioError) as e:
+        sc.load_scenario(json.dumps(d))
+    assert str(e.value).startswith(field + ":")
+
+
+def test_not_json_and_missing_file():
+    with pytest.raises(sc.ScenarioError, match="line 1"):
+        sc.load_scenario("{not json")
+    with pytest.raises(sc.ScenarioError, match="cannot read"):
+        sc.load_scenario("/nonexistent/plan.json")
+
+
+def test_missing_start_is_reported():
+    d = json.loads(EXAMPLE.read_text())
+    del d["segments"]["SMB"]["start"]
+    s = sc.load_scenario(json.dumps(d))
+    assert s.needs_start
+    with pytest.raises(sc.ScenarioError, match="segments.SMB.start"):
+        model.run_plan(s)
