@@ -9,6 +9,14 @@ PAGES = {
     "": [
         st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     ],
+    "Retention": [
+        st.Page("pages/overview.py", title="Overview", icon=":material/monitoring:"),
+        st.Page("pages/benchmarks.py", title="Benchmarks", icon=":material/leaderboard:"),
+        st.Page("pages/cohorts.py", title="Cohorts & churn", icon=":material/grid_on:"),
+    ],
+    "Planning": [
+        st.Page("pages/planner.py", title="Planner", icon=":material/groups:"),
+    ],
     "Setup": [
         st.Page("pages/data.py", title="Data", icon=":material/upload_file:"),
     ],

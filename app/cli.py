@@ -101,6 +101,31 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_metrics(args: argparse.Namespace) -> int:
+    from app import metrics
+
+    cur = _open(args)
+    if args.what == "arr-bridge":
+        df = metrics.arr_bridge(cur, segment=args.segment)
+    else:
+        df = metrics.retention_series(cur, args.window_months, args.segment)[metrics.RETENTION_CLI_COLUMNS]
+    _emit(df, args.format, args.out)
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from app import planner_inputs
+    from planning.scenario import ScenarioError
+
+    try:
+        df = planner_inputs.plan_table(args.scenario, _open(args))
+    except ScenarioError as exc:
+        print(f"{args.scenario}: {exc}", file=sys.stderr)
+        return 2
+    _emit(df, args.format, args.out)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m app", description="Customer Success planner: data and reports.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -134,6 +159,20 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--format", choices=["csv", "parquet"], default="csv")
     sp.add_argument("--out")
     sp.set_defaults(fn=cmd_export)
+
+    sp = with_db(sub.add_parser("metrics", help="retention metrics"))
+    sp.add_argument("what", choices=["arr-bridge", "retention"])
+    sp.add_argument("--segment", help="only accounts whose current segment is S")
+    sp.add_argument("--window-months", type=int, default=12, help="retention window (retention only)")
+    sp.add_argument("--format", choices=["csv", "json"], default="csv")
+    sp.add_argument("--out")
+    sp.set_defaults(fn=cmd_metrics)
+
+    sp = with_db(sub.add_parser("plan", help="run a capacity and budget scenario"))
+    sp.add_argument("--scenario", required=True, help="scenario JSON (see docs/planning.md)")
+    sp.add_argument("--format", choices=["csv", "json"], default="csv")
+    sp.add_argument("--out")
+    sp.set_defaults(fn=cmd_plan)
     return p
 
 

@@ -21,6 +21,14 @@ T = TypeVar("T")
 # Home's "where to go next": (page file, label, what the user gets there). Pages
 # join this list when they exist.
 NEXT_STEPS: list[tuple[str, str, str]] = [
+    ("pages/overview.py", "Overview", "ARR, NRR, GRR, logo retention and renewal rate with their change, and the "
+                                      "ARR bridge as a waterfall."),
+    ("pages/benchmarks.py", "Benchmarks", "Each segment's GRR, NRR and renewal rate against public benchmarks "
+                                          "(source and year shown) and the house thresholds."),
+    ("pages/cohorts.py", "Cohorts & churn", "Cohort retention, and the reasons customers gave for leaving with the "
+                                            "root causes behind them."),
+    ("pages/planner.py", "Planner", "CSM headcount and CS budget as % of ARR against the new customers Sales "
+                                    "expects, with saved scenarios side by side."),
     ("pages/data.py", "Data", "Load accounts, subscriptions, usage, NPS, tickets, churn reasons and the CSM roster "
                               "(CSV, Excel or Parquet), or reset to the sample company."),
 ]
