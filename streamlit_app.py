@@ -14,6 +14,9 @@ PAGES = {
         st.Page("pages/benchmarks.py", title="Benchmarks", icon=":material/leaderboard:"),
         st.Page("pages/cohorts.py", title="Cohorts & churn", icon=":material/grid_on:"),
     ],
+    "Forecast": [
+        st.Page("pages/forecast.py", title="Forecast & at-risk", icon=":material/trending_up:"),
+    ],
     "Planning": [
         st.Page("pages/planner.py", title="Planner", icon=":material/groups:"),
     ],

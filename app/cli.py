@@ -113,6 +113,21 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_forecast(args: argparse.Namespace) -> int:
+    cur = _open(args)
+    if args.what == "renewals":
+        from app import renewals
+
+        as_of = dt.date.fromisoformat(args.as_of) if args.as_of else None
+        df = renewals.renewal_forecast_table(cur, as_of, args.horizon_months or 3)
+    else:
+        from app import forecast
+
+        df = forecast.forecast_arr(cur, args.horizon_months or 12, args.segment)
+    _emit(df, args.format, args.out)
+    return 0
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     from app import planner_inputs
     from planning.scenario import ScenarioError
@@ -167,6 +182,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--format", choices=["csv", "json"], default="csv")
     sp.add_argument("--out")
     sp.set_defaults(fn=cmd_metrics)
+
+    sp = with_db(sub.add_parser("forecast", help="renewal forecast per contract, or the ARR forecast"))
+    sp.add_argument("what", choices=["renewals", "arr"])
+    sp.add_argument("--as-of", help="renewals: score as of this past date, using only data known then")
+    sp.add_argument("--horizon-months", type=int, help="renewals: default 3 (max 12); arr: default 12 (3-24)")
+    sp.add_argument("--segment", help="arr: only accounts whose current segment is S")
+    sp.add_argument("--format", choices=["csv", "json"], default="csv")
+    sp.add_argument("--out")
+    sp.set_defaults(fn=cmd_forecast)
 
     sp = with_db(sub.add_parser("plan", help="run a capacity and budget scenario"))
     sp.add_argument("--scenario", required=True, help="scenario JSON (see docs/planning.md)")

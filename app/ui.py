@@ -27,6 +27,9 @@ NEXT_STEPS: list[tuple[str, str, str]] = [
                                           "(source and year shown) and the house thresholds."),
     ("pages/cohorts.py", "Cohorts & churn", "Cohort retention, and the reasons customers gave for leaving with the "
                                             "root causes behind them."),
+    ("pages/forecast.py", "Forecast & at-risk", "ARR, new and churned ARR forecasts with their backtest; renewals "
+                                                "due, expected renewed ARR (P10-P90) and the accounts at risk, why, "
+                                                "and what to do."),
     ("pages/planner.py", "Planner", "CSM headcount and CS budget as % of ARR against the new customers Sales "
                                     "expects, with saved scenarios side by side."),
     ("pages/data.py", "Data", "Load accounts, subscriptions, usage, NPS, tickets, churn reasons and the CSM roster "

@@ -1,0 +1,84 @@
+"""Altair builders for the renewal forecast: ARR due vs expected with P10-P90, model card charts.
+
+Pages only render these; tests read them through chart.to_dict().
+"""
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+from app import risk
+from app.charts import PALETTE
+
+
+def groups_frame(groups: pd.DataFrame, key: str) -> pd.DataFrame:
+    """Long table for the grouped chart: group, measure (ARR due / Expected renewed ARR), value, p10, p90."""
+    if groups.empty:
+        return pd.DataFrame(columns=[key, "measure", "value", "p10", "p90"])
+    due = pd.DataFrame({key: groups[key], "measure": "ARR due", "value": groups["arr_due"],
+                        "p10": float("nan"), "p90": float("nan")})
+    exp = pd.DataFrame({key: groups[key], "measure": "Expected renewed ARR", "value": groups["expected"],
+                        "p10": groups["p10"], "p90": groups["p90"]})
+    return pd.concat([due, exp], ignore_index=True)
+
+
+def groups_chart(groups: pd.DataFrame, key: str, title: str, temporal: bool = False,
+                 height: int = 260) -> alt.LayerChart:
+    """ARR due and expected renewed ARR side by side per group, the expected bar with its P10-P90 range."""
+    df = groups_frame(groups, key)
+    x = alt.X(f"{key}:{'T' if temporal else 'N'}", title=None,
+              **({"timeUnit": "yearmonth", "axis": alt.Axis(format="%b %Y")} if temporal else {}))
+    colors = alt.Scale(domain=["ARR due", "Expected renewed ARR"], range=["#b0bec5", PALETTE["total"]])
+    bars = alt.Chart(df).mark_bar().encode(
+        x=x, xOffset=alt.XOffset("measure:N"),
+        y=alt.Y("value:Q", title="ARR", axis=alt.Axis(format="$,.0f")),
+        color=alt.Color("measure:N", scale=colors, title=None),
+        tooltip=[alt.Tooltip(f"{key}:{'T' if temporal else 'N'}", format="%b %Y" if temporal else ""),
+                 "measure:N", alt.Tooltip("value:Q", format="$,.0f"),
+                 alt.Tooltip("p10:Q", title="P10", format="$,.0f"),
+                 alt.Tooltip("p90:Q", title="P90", format="$,.0f")],
+    )
+    rng = alt.Chart(df[df["measure"] == "Expected renewed ARR"]).mark_rule(color="#263238", strokeWidth=2).encode(
+        x=x, xOffset=alt.XOffset("measure:N", scale=alt.Scale(domain=["ARR due", "Expected renewed ARR"])),
+        y=alt.Y("p10:Q"), y2=alt.Y2("p90:Q"))
+    return alt.layer(bars, rng).properties(
+        height=height, title=alt.TitleParams(title, subtitle="line on the expected bar: P10 to P90 (simulation)"))
+
+
+def calibration_chart(card: risk.ModelCard, height: int = 260) -> alt.LayerChart:
+    """Mean predicted P(renew) against the actual renewal rate per decile of the holdout; diagonal = perfect."""
+    df = card.calibration
+    lo = float(min(df["predicted"].min(), df["actual"].min(), 1.0)) if len(df) else 0.0
+    diag = alt.Chart(pd.DataFrame({"x": [lo, 1.0], "y": [lo, 1.0]})).mark_line(
+        color="#9e9e9e", strokeDash=[4, 4]).encode(x="x:Q", y="y:Q")
+    pts = alt.Chart(df).mark_circle(size=80, color=PALETTE["total"]).encode(
+        x=alt.X("predicted:Q", title="predicted P(renew), decile mean", scale=alt.Scale(domain=[lo, 1.0]),
+                axis=alt.Axis(format="%")),
+        y=alt.Y("actual:Q", title="actual renewal rate", scale=alt.Scale(domain=[lo, 1.0]),
+                axis=alt.Axis(format="%")),
+        tooltip=["decile:O", "n:Q", alt.Tooltip("predicted:Q", format=".1%"), alt.Tooltip("actual:Q", format=".1%")])
+    return alt.layer(diag, pts).properties(height=height, title="Calibration on the holdout")
+
+
+def importance_chart(card: risk.ModelCard, height: int = 260) -> alt.Chart:
+    """Holdout AUC lost when each feature family is shuffled: what the model relies on."""
+    df = card.importance
+    return alt.Chart(df).mark_bar(color=PALETTE["total"]).encode(
+        x=alt.X("auc_drop:Q", title="AUC lost when shuffled"),
+        y=alt.Y("label:N", sort="-x", title=None),
+        tooltip=["label:N", alt.Tooltip("auc_drop:Q", format=".3f")],
+    ).properties(height=height, title="What the model relies on")
+
+
+def runs_chart(fva: pd.DataFrame, height: int = 240) -> alt.LayerChart:
+    """Saved runs: expected renewed ARR with P10-P90 and, once known, the actual."""
+    df = fva.assign(run=fva["as_of"].astype(str) + " #" + fva["id"].astype(str))
+    rng = alt.Chart(df).mark_rule(strokeWidth=2, color="#78909c").encode(
+        x=alt.X("run:N", title="run (as-of date #id)"), y=alt.Y("p10:Q", title="renewed ARR",
+                                                              axis=alt.Axis(format="$,.0f")), y2="p90:Q")
+    exp = alt.Chart(df).mark_tick(thickness=3, size=20, color=PALETTE["total"]).encode(
+        x="run:N", y="expected:Q", tooltip=[alt.Tooltip("expected:Q", format="$,.0f")])
+    act = alt.Chart(df.dropna(subset=["actual"])).mark_point(shape="diamond", size=120, filled=True,
+                                                             color=PALETTE["churn"]).encode(
+        x="run:N", y="actual:Q", tooltip=[alt.Tooltip("actual:Q", format="$,.0f")])
+    return alt.layer(rng, exp, act).properties(height=height, title="Forecast (P10-P90, expected) vs actual")

@@ -1,0 +1,462 @@
+"""Renewal forecast for a window: contracts due, expected renewed ARR with a P10-P90 range,
+the at-risk list, saved forecast runs and forecast against actual.
+
+Definitions (docs/renewal_model.md):
+
+- Window: the contracts whose end date falls after the as-of date and up to as-of +
+  horizon months.
+- A monthly (or quarterly) subscription comes up for renewal in every month of the
+  window. For sums it is one *renewal stream* per account: ARR due = the ARR of its
+  first renewal in the window (counted once, not once per month), P(renewed through the
+  window) = the product of its renewals' P(renew). An annual or longer contract is a
+  stream of its own.
+- Expected renewed ARR = sum over streams of P x ARR due (flat price: expansion and
+  downgrades at renewal are not modelled). P10 / P50 / P90 come from simulating each
+  stream as an independent Bernoulli draw.
+- At-risk list: the 20% of streams least likely to renew; ARR at risk = the ARR due of
+  those streams.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from app import risk, store
+
+KIND = "renewals"
+AT_RISK_SHARE = 0.20
+N_SIMS = 2000
+MAX_HORIZON_MONTHS = 12
+# A contract shorter than this many months recurs (monthly or quarterly billing).
+ROLLING_TERM_MONTHS = 12
+
+
+# ----------------------------------------------------------------- contracts due
+
+
+_DUE_DERIVED_SQL = """
+WITH s AS (
+    SELECT account_id, start_date, arr, greatest(coalesce(billing_period_months, 12), 1) AS bp,
+           CASE WHEN end_date IS NULL OR end_date <= $asof OR NOT $past THEN end_date
+                -- a line covering one billing period is a fixed term: its end was known at signing
+                WHEN date_diff('month', start_date, end_date) <= greatest(coalesce(billing_period_months, 12), 1)
+                    THEN end_date
+                -- a recurring line cancelled after the as-of date: open-ended as seen at the as-of date
+                ELSE NULL END AS end_known
+    FROM subscriptions
+    WHERE arr > 0 AND start_date <= $asof
+),
+active AS (SELECT * FROM s WHERE end_known IS NULL OR end_known > $asof),
+k AS (
+    SELECT account_id, start_date, arr, bp, end_known,
+           unnest(generate_series(CAST(floor(date_diff('month', start_date, $asof) / bp) AS BIGINT),
+                                  CAST(ceil(date_diff('month', start_date, $h) / bp) AS BIGINT) + 1)) AS k
+    FROM active
+),
+dates AS (
+    SELECT account_id, arr, bp, end_known, CAST(start_date + to_months(CAST(k * bp AS INTEGER)) AS DATE) AS d
+    FROM k WHERE k >= 1
+),
+periods AS (
+    SELECT account_id, arr, bp, d FROM dates
+    WHERE d > $asof AND d <= $h AND (end_known IS NULL OR d < end_known)
+    UNION ALL
+    SELECT account_id, arr, bp, end_known AS d FROM active WHERE end_known > $asof AND end_known <= $h
+)
+SELECT account_id || ':' || strftime(d, '%Y-%m-%d') AS contract_id, account_id,
+       CAST(min(d - to_months(CAST(bp AS INTEGER))) AS DATE) AS start_date, d AS end_date,
+       round(sum(arr), 2) AS arr
+FROM periods GROUP BY account_id, d
+"""
+
+_DUE_IMPORTED_SQL = """
+SELECT contract_id, account_id, start_date, end_date, arr FROM contracts
+WHERE arr > 0 AND start_date <= $asof AND end_date > $asof AND end_date <= $h
+"""
+
+
+def window_end(as_of: dt.date, horizon_months: int) -> dt.date:
+    """The last day of the window: as-of + horizon months (month ends stay month ends)."""
+    d = pd.Timestamp(as_of) + pd.DateOffset(months=horizon_months)
+    if pd.Timestamp(as_of).is_month_end:
+        d = d + pd.offsets.MonthEnd(0)
+    return d.date()
+
+
+def due_contracts(cur: store.Cursor, as_of: dt.date | None = None, horizon_months: int = 3) -> pd.DataFrame:
+    """Contracts due after as_of and up to as_of + horizon months, as known at as_of.
+
+    contract_id, account_id, name, segment, csm_id, start_date, end_date, arr, term_months,
+    billing (monthly / quarterly / annual / multi-year), decision_date (= min(end - lead, as_of)).
+    From imported contracts when there are any, else derived from the line items the way
+    the store derives them; for an as-of date before the store's, lines starting later are
+    ignored and a recurring line's later cancellation is not known.
+    """
+    store_asof = store.as_of(cur)
+    asof = as_of or store_asof
+    h = window_end(asof, horizon_months)
+    imported = store.query_rows(cur, "SELECT count(*) FROM contracts")[0][0] > 0
+    sql = _DUE_IMPORTED_SQL if imported else _DUE_DERIVED_SQL
+    params: dict[str, object] = {"asof": asof, "h": h}
+    if not imported:
+        params["past"] = asof < store_asof
+    df = store.query_df(
+        cur,
+        f"""
+        WITH due AS ({sql})
+        SELECT d.contract_id, d.account_id, a.name, a.segment, a.csm_id, d.start_date, d.end_date, d.arr,
+               greatest(date_diff('month', d.start_date, d.end_date), 1) AS term_months
+        FROM due d LEFT JOIN accounts a ON a.account_id = d.account_id
+        ORDER BY d.end_date, d.account_id
+        """,
+        params,
+    )
+    df["start_date"] = pd.to_datetime(df["start_date"]).dt.date
+    df["end_date"] = pd.to_datetime(df["end_date"]).dt.date
+    df["billing"] = [_billing(t) for t in df["term_months"]]
+    lead = dt.timedelta(days=risk.LEAD_DAYS)
+    df["decision_date"] = [min(e - lead, asof) for e in df["end_date"]]
+    return df
+
+
+def _billing(term_months: float) -> str:
+    if term_months <= 1:
+        return "monthly"
+    if term_months < ROLLING_TERM_MONTHS:
+        return "quarterly" if term_months == 3 else f"{term_months:.0f}-monthly"
+    return "annual" if term_months < 24 else f"{term_months / 12:.0f}-year"
+
+
+# ----------------------------------------------------------------- scoring
+
+
+@dataclass(frozen=True)
+class ScoredRenewals:
+    """Every contract due in the next horizon_months, scored; the model's card and notes."""
+
+    as_of: dt.date
+    horizon_months: int
+    contracts: pd.DataFrame
+    card: risk.ModelCard | None
+    model_version: str
+    train_seconds: float
+    n_labelled: int
+    notes: tuple[str, ...] = ()
+
+
+def score_due(cur: store.Cursor, as_of: dt.date | None = None, horizon_months: int = MAX_HORIZON_MONTHS,
+              seed: int = 0) -> ScoredRenewals:
+    """Train the renewal model on outcomes known at as_of and score every contract due in the window.
+
+    The page caches this once per data version (it trains the model, ~2 s on the sample).
+    """
+    asof = as_of or store.as_of(cur)
+    model = risk.train(cur, asof, seed=seed)
+    due = due_contracts(cur, asof, horizon_months)
+    scored = risk.score(model, cur, due)
+    return ScoredRenewals(as_of=asof, horizon_months=horizon_months, contracts=scored, card=model.card,
+                          model_version=model.version, train_seconds=model.train_seconds,
+                          n_labelled=model.n_labelled, notes=model.notes)
+
+
+def renewal_forecast_table(cur: store.Cursor, as_of: dt.date | None = None, horizon_months: int = 3) -> pd.DataFrame:
+    """`python -m app forecast renewals`: one row per contract due in the horizon.
+
+    Columns exactly: account_id, contract_end, arr_due, p_renew, driver_1, driver_2, driver_3.
+    Only data known at as_of is used (model trained on outcomes known then).
+    """
+    if not 1 <= horizon_months <= MAX_HORIZON_MONTHS:
+        raise ValueError(f"horizon must be 1 to {MAX_HORIZON_MONTHS} months, not {horizon_months}")
+    s = score_due(cur, as_of, horizon_months)
+    c = s.contracts
+    out = pd.DataFrame({
+        "account_id": c["account_id"].astype(str),
+        "contract_end": c["end_date"],
+        "arr_due": c["arr"].astype(float).round(2),
+        "p_renew": c["p_renew"].astype(float).round(4),
+        "driver_1": c["driver_1"], "driver_2": c["driver_2"], "driver_3": c["driver_3"],
+    })
+    return out.sort_values(["contract_end", "account_id"], ignore_index=True)
+
+
+# ----------------------------------------------------------------- the window forecast
+
+
+@dataclass(frozen=True)
+class RenewalForecast:
+    """A window's renewal forecast.
+
+    totals: contracts (renewal streams), renewals (contract rows), accounts, arr_due, expected,
+    p10, p50, p90, arr_at_risk, n_at_risk.
+    streams: one row per stream (see module doc) with p_renew (through the window), drivers.
+    by_segment / by_csm / by_month: group, n, arr_due, expected, p10, p90.
+    """
+
+    as_of: dt.date
+    horizon_months: int
+    window_end: dt.date
+    segment: str | None
+    totals: dict[str, float]
+    streams: pd.DataFrame
+    by_segment: pd.DataFrame
+    by_csm: pd.DataFrame
+    by_month: pd.DataFrame
+    model_version: str
+    n_sims: int
+    seed: int
+    notes: tuple[str, ...] = field(default=())
+
+
+_STREAM_COLS = ["account_id", "name", "segment", "csm_id", "billing", "renewal_date", "last_renewal_date",
+                "n_renewals", "arr_due", "p_renew", "expected", "driver_1", "play_1", "driver_2", "play_2",
+                "driver_3", "play_3", "contract_ids"]
+
+
+def streams(contracts: pd.DataFrame) -> pd.DataFrame:
+    """Collapse contracts due into renewal streams: monthly/quarterly ones per account, others as they are."""
+    if contracts.empty:
+        return pd.DataFrame(columns=_STREAM_COLS)
+    c = contracts.sort_values(["end_date", "account_id"]).copy()
+    rolling = c["term_months"].astype(float) < ROLLING_TERM_MONTHS
+    term = c[~rolling]
+    t = pd.DataFrame({
+        "account_id": term["account_id"], "name": term["name"], "segment": term["segment"],
+        "csm_id": term["csm_id"], "billing": term["billing"], "renewal_date": term["end_date"],
+        "last_renewal_date": term["end_date"], "n_renewals": 1, "arr_due": term["arr"].astype(float),
+        "p_renew": term["p_renew"].astype(float), "contract_ids": term["contract_id"],
+        **{f"{k}_{j}": term[f"{k}_{j}"] for j in (1, 2, 3) for k in ("driver", "play")},
+    })
+    r = c[rolling]
+    if len(r):
+        # Drivers of the renewal least likely to happen; ARR due of the first renewal (ARR at stake now).
+        worst = r.loc[r.groupby("account_id")["p_renew"].idxmin()].set_index("account_id")
+        g = r.groupby("account_id", sort=False)
+        first = g.head(1).set_index("account_id")
+        agg = pd.DataFrame({
+            "name": first["name"], "segment": first["segment"], "csm_id": first["csm_id"],
+            "billing": first["billing"], "renewal_date": first["end_date"],
+            "last_renewal_date": g["end_date"].max(), "n_renewals": g.size(),
+            "arr_due": first["arr"].astype(float),
+            "p_renew": g["p_renew"].apply(lambda s: float(np.prod(s.astype(float)))),
+            "contract_ids": g["contract_id"].agg(" ".join),
+            **{f"{k}_{j}": worst[f"{k}_{j}"] for j in (1, 2, 3) for k in ("driver", "play")},
+        }).reset_index()
+        t = pd.concat([t, agg], ignore_index=True)
+    t["expected"] = t["p_renew"] * t["arr_due"]
+    return t[_STREAM_COLS].sort_values(["renewal_date", "account_id"], ignore_index=True)
+
+
+def simulate(arr: np.ndarray, p: np.ndarray, n_sims: int = N_SIMS, seed: int = 0) -> np.ndarray:
+    """n_sims x streams matrix of renewed ARR: each stream renews independently with its P."""
+    rng = np.random.default_rng(seed)
+    arr = np.asarray(arr, dtype=float)
+    p = np.asarray(p, dtype=float)
+    return (rng.random((n_sims, len(arr))) < p) * arr
+
+
+def _groups(st: pd.DataFrame, sims: np.ndarray, key: pd.Series, name: str) -> pd.DataFrame:
+    cols = [name, "n", "arr_due", "expected", "p10", "p50", "p90"]
+    if st.empty:
+        return pd.DataFrame(columns=cols)
+    codes, uniques = pd.factorize(key.fillna("(none)"), sort=True)
+    ind = np.zeros((len(st), len(uniques)))
+    ind[np.arange(len(st)), codes] = 1.0
+    per = sims @ ind  # n_sims x groups
+    out = pd.DataFrame({
+        name: uniques,
+        "n": ind.sum(0).astype(int),
+        "arr_due": st["arr_due"].to_numpy() @ ind,
+        "expected": st["expected"].to_numpy() @ ind,
+        "p10": np.percentile(per, 10, axis=0), "p50": np.percentile(per, 50, axis=0),
+        "p90": np.percentile(per, 90, axis=0),
+    })
+    return out[cols]
+
+
+def summarise(scored: ScoredRenewals, horizon_months: int = 3, segment: str | None = None,
+              n_sims: int = N_SIMS, seed: int = 0) -> RenewalForecast:
+    """The renewal forecast of the next horizon_months (<= the scored horizon), for one segment or all."""
+    if not 1 <= horizon_months <= scored.horizon_months:
+        raise ValueError(f"horizon must be 1 to {scored.horizon_months} months, not {horizon_months}")
+    end = window_end(scored.as_of, horizon_months)
+    c = scored.contracts
+    c = c[pd.to_datetime(c["end_date"]) <= pd.Timestamp(end)]
+    if segment is not None:
+        c = c[c["segment"] == segment]
+    st = streams(c)
+    sims = simulate(st["arr_due"].to_numpy(float), st["p_renew"].to_numpy(float), n_sims, seed)
+    total = sims.sum(axis=1)
+    risk_list = at_risk(st)
+    totals = {
+        "contracts": float(len(st)), "renewals": float(len(c)), "accounts": float(st["account_id"].nunique()),
+        "arr_due": float(st["arr_due"].sum()), "expected": float(st["expected"].sum()),
+        "p10": float(np.percentile(total, 10)) if len(st) else 0.0,
+        "p50": float(np.percentile(total, 50)) if len(st) else 0.0,
+        "p90": float(np.percentile(total, 90)) if len(st) else 0.0,
+        "arr_at_risk": float(risk_list["arr_due"].sum()), "n_at_risk": float(len(risk_list)),
+    }
+    month = pd.to_datetime(st["renewal_date"]).dt.to_period("M").dt.to_timestamp() if len(st) else pd.Series()
+    return RenewalForecast(
+        as_of=scored.as_of, horizon_months=horizon_months, window_end=end, segment=segment, totals=totals,
+        streams=st, by_segment=_groups(st, sims, st["segment"], "segment"),
+        by_csm=_groups(st, sims, st["csm_id"], "csm_id"),
+        by_month=_groups(st, sims, month, "month"),
+        model_version=scored.model_version, n_sims=n_sims, seed=seed, notes=scored.notes)
+
+
+def at_risk(st: pd.DataFrame, share: float = AT_RISK_SHARE) -> pd.DataFrame:
+    """The share of streams least likely to renew (at least one when any are due), lowest P first."""
+    if st.empty:
+        return st.copy()
+    n = max(1, int(math.ceil(share * len(st))))
+    return st.sort_values(["p_renew", "arr_due"], ascending=[True, False], kind="stable").head(n).reset_index(
+        drop=True)
+
+
+def at_risk_table(fc: RenewalForecast, share: float = AT_RISK_SHARE) -> pd.DataFrame:
+    """The at-risk list for display and export, with plain column names."""
+    r = at_risk(fc.streams, share)
+    return pd.DataFrame({
+        "Account": r["account_id"], "Name": r["name"], "Segment": r["segment"], "CSM": r["csm_id"],
+        "Billing": r["billing"], "Renewal date": r["renewal_date"], "Renewals in window": r["n_renewals"],
+        "ARR due": r["arr_due"].round(2), "P(renew)": r["p_renew"].round(3),
+        "Expected ARR lost": ((1 - r["p_renew"]) * r["arr_due"]).round(2),
+        "Driver 1": r["driver_1"], "Play 1": r["play_1"], "Driver 2": r["driver_2"], "Play 2": r["play_2"],
+        "Driver 3": r["driver_3"], "Play 3": r["play_3"],
+    })
+
+
+# ----------------------------------------------------------------- bottom-up vs top-down
+
+
+def compare_top_down(fc: RenewalForecast, churned: pd.DataFrame | None, method_label: str = "top-down") -> str:
+    """Plain words: churn at renewal expected bottom-up vs churned ARR forecast top-down for the same months.
+
+    churned: the top-down forecast of churned ARR (month, yhat, yhat_lower, yhat_upper).
+    """
+    lost = fc.totals["arr_due"] - fc.totals["expected"]
+    bu = (f"Bottom-up: of ${fc.totals['arr_due']:,.0f} ARR due by {fc.window_end:%d %b %Y}, "
+          f"${lost:,.0f} is expected to be lost at renewal (sum of (1 - P(renew)) x ARR due over "
+          f"{fc.totals['contracts']:,.0f} contracts).")
+    if churned is None or churned.empty:
+        return bu + " No top-down forecast of churned ARR is available to compare with."
+    m = pd.to_datetime(churned["month"])
+    first = pd.Timestamp(fc.as_of).to_period("M").to_timestamp() + pd.offsets.MonthBegin(1)
+    sel = churned[(m >= first) & (m <= pd.Timestamp(fc.window_end))]
+    if sel.empty:
+        return bu + " The top-down forecast does not cover this window."
+    td = float(sel["yhat"].sum())
+    diff = td - lost
+    rel = "higher" if diff > 0 else "lower"
+    return (bu + f" Top-down ({method_label}) forecasts ${td:,.0f} of churned ARR over the same "
+            f"{len(sel)} month{'s' if len(sel) != 1 else ''}, ${abs(diff):,.0f} {rel}. Why they differ: "
+            "top-down extrapolates the past level of churned ARR (whole accounts going to zero, whenever it "
+            "happens, including cancellations between renewal dates), while bottom-up looks only at the "
+            "contracts actually due in the window and at each account's current health; neither counts "
+            "downgrades at renewal. A bottom-up figure well below top-down usually means fewer or healthier "
+            "renewals are due than in the past; well above means an unusually risky renewal book.")
+
+
+# ----------------------------------------------------------------- saved runs
+
+
+def _run_payload(fc: RenewalForecast, data_version: str) -> tuple[dict, dict]:
+    inputs = {"horizon_months": fc.horizon_months, "segment": fc.segment, "window_end": fc.window_end.isoformat(),
+              "n_sims": fc.n_sims, "seed": fc.seed, "data_version": data_version}
+    s = fc.streams
+    outputs = {
+        "totals": fc.totals,
+        "streams": [{"account_id": str(a), "contract_ids": str(ci), "arr_due": round(float(x), 2),
+                     "p_renew": round(float(p), 5)}
+                    for a, ci, x, p in zip(s["account_id"], s["contract_ids"], s["arr_due"], s["p_renew"])],
+    }
+    return inputs, outputs
+
+
+def save_run(cur: store.Cursor, fc: RenewalForecast) -> int | None:
+    """Save a forecast run (as-of, inputs, model version, outputs); None when the same run is already saved."""
+    inputs, outputs = _run_payload(fc, store.data_version(cur))
+    inputs_json = json.dumps(inputs, sort_keys=True)
+    dup = store.query_rows(cur, "SELECT id FROM forecast_runs WHERE kind = ? AND as_of = ? AND model_version = ? "
+                                "AND inputs_json = ?", [KIND, fc.as_of, fc.model_version, inputs_json])
+    if dup:
+        return None
+    rows = store.query_rows(
+        cur,
+        "INSERT INTO forecast_runs (saved_at, as_of, kind, model_version, inputs_json, outputs_json) "
+        "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        [dt.datetime.now().replace(microsecond=0), fc.as_of, KIND, fc.model_version, inputs_json,
+         json.dumps(outputs)])
+    return int(rows[0][0])
+
+
+def backfill_run(cur: store.Cursor, months_back: int = 6, horizon_months: int = 3) -> int | None:
+    """Run the model as it would have run months_back months before the store's as-of and save it.
+
+    Only data known then is used, so the run can be held against what happened since.
+    """
+    asof = (pd.Timestamp(store.as_of(cur)) - pd.DateOffset(months=months_back) + pd.offsets.MonthEnd(0)).date()
+    scored = score_due(cur, asof, horizon_months)
+    return save_run(cur, summarise(scored, horizon_months))
+
+
+def runs(cur: store.Cursor) -> pd.DataFrame:
+    """Saved renewal forecast runs, newest first: id, saved_at, as_of, model_version, horizon, segment, totals."""
+    df = store.query_df(cur, "SELECT id, saved_at, as_of, model_version, inputs_json, outputs_json "
+                             "FROM forecast_runs WHERE kind = ? ORDER BY id DESC", [KIND])
+    if df.empty:
+        return pd.DataFrame(columns=["id", "saved_at", "as_of", "model_version", "horizon_months", "segment",
+                                     "window_end", "arr_due", "expected", "p10", "p90"])
+    ins = df["inputs_json"].map(json.loads)
+    outs = df["outputs_json"].map(lambda s: json.loads(s)["totals"])
+    return pd.DataFrame({
+        "id": df["id"], "saved_at": df["saved_at"], "as_of": pd.to_datetime(df["as_of"]).dt.date,
+        "model_version": df["model_version"], "horizon_months": ins.map(lambda d: d["horizon_months"]),
+        "segment": ins.map(lambda d: d.get("segment") or "All segments"),
+        "window_end": ins.map(lambda d: dt.date.fromisoformat(d["window_end"])),
+        "arr_due": outs.map(lambda d: d["arr_due"]), "expected": outs.map(lambda d: d["expected"]),
+        "p10": outs.map(lambda d: d["p10"]), "p90": outs.map(lambda d: d["p90"]),
+    })
+
+
+def forecast_vs_actual(cur: store.Cursor) -> pd.DataFrame:
+    """Each saved run against what happened: actual renewed ARR (ARR due of the streams that renewed).
+
+    A stream churned when any of its contracts churned, renewed when all have a known
+    non-churn outcome, pending otherwise. status: complete (no stream pending), partial, pending.
+    """
+    r = runs(cur)
+    cols = ["id", "as_of", "window_end", "segment", "arr_due", "expected", "p10", "p90", "actual", "error",
+            "within_p10_p90", "pending", "status"]
+    if r.empty:
+        return pd.DataFrame(columns=cols)
+    outcomes = dict(store.query_rows(cur, "SELECT contract_id, outcome FROM renewals WHERE outcome IS NOT NULL"))
+    raw = dict(store.query_rows(cur, "SELECT id, outputs_json FROM forecast_runs WHERE kind = ?", [KIND]))
+    rows = []
+    for _, run in r.iterrows():
+        out = json.loads(raw[run["id"]])
+        actual, pending = 0.0, 0
+        for s in out["streams"]:
+            oc = [outcomes.get(ci) for ci in s["contract_ids"].split()]
+            if "churned" in oc:
+                continue
+            if any(o is None for o in oc):
+                pending += 1
+                continue
+            actual += s["arr_due"]
+        n = len(out["streams"])
+        status = "complete" if pending == 0 else ("pending" if pending == n else "partial")
+        done = status == "complete"
+        rows.append({
+            "id": run["id"], "as_of": run["as_of"], "window_end": run["window_end"], "segment": run["segment"],
+            "arr_due": run["arr_due"], "expected": run["expected"], "p10": run["p10"], "p90": run["p90"],
+            "actual": actual if done else np.nan, "error": (run["expected"] - actual) if done else np.nan,
+            "within_p10_p90": (run["p10"] <= actual <= run["p90"]) if done else None,
+            "pending": pending, "status": status,
+        })
+    return pd.DataFrame(rows, columns=cols)

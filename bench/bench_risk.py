@@ -1,0 +1,100 @@
+"""Benchmark: training the renewal model on ~100,000 labelled contracts, and the forecast page cold / warm.
+
+Builds a sample store big enough to hold ~100,000 contracts with a known outcome (after the
+usage warm-up), then times (median of --runs) risk.train (features in DuckDB + card + final
+fit) against two baselines measured in the same run on the same feature matrix: the
+segment-and-term churn-rate baseline and a standardised sklearn LogisticRegression. Then
+opens pages/forecast.py with AppTest on a 3,000-account sample: cold (empty caches) and a
+warm rerun. Writes bench/results_risk.md.
+
+    PYTHONPATH=. python bench/bench_risk.py [--accounts 16000] [--runs 3]
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app import importer, risk, store  # noqa: E402
+from bench.common import Result, machine, section, timed  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results_risk.md"
+AS_OF = dt.date(2026, 10, 31)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--accounts", type=int, default=16000)
+    ap.add_argument("--runs", type=int, default=3)
+    a = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp())
+    con = store.connect(tmp / "big.duckdb")
+    importer.load_sample(con, seed=7, n_accounts=a.accounts, as_of=AS_OF)
+    model = risk.train(con)
+    n = model.n_labelled
+    t_train = timed(lambda: risk.train(con), runs=a.runs, warmup=0)
+
+    # Baselines on the same contracts and matrix.
+    metrics, active = risk._usage_metrics(con)
+    lab = risk.labelled_contracts(con)
+    lab = lab.tail(n).reset_index(drop=True)
+    raw = risk.raw_features(con, lab, metrics)
+    X = risk.design_matrix(raw, metrics, active, [], [], ["SMB", "Mid-Market", "Enterprise"]).fillna(0)
+    y = lab["churned"].to_numpy()
+    t_feat = timed(lambda: risk.raw_features(con, lab, metrics), runs=a.runs, warmup=0)
+    t_rate = timed(lambda: risk._base_rates(raw["segment"], lab["term_months"], y), runs=a.runs, warmup=0)
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    t_lr = timed(lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(X, y),
+                 runs=a.runs, warmup=0)
+    con.close()
+
+    # The page: cold and warm on the 3,000-account sample.
+    page_db = tmp / "page.duckdb"
+    c2 = store.connect(page_db)
+    importer.load_sample(c2, seed=7, n_accounts=3000, as_of=AS_OF)
+    c2.close()
+    os.environ["CS_DB"] = str(page_db)
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(str(ROOT / "pages" / "forecast.py"), default_timeout=120)
+    t0 = time.perf_counter()
+    at.run()
+    cold = time.perf_counter() - t0
+    assert not at.exception, at.exception
+    warm_times = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        at.run()
+        warm_times.append(time.perf_counter() - t0)
+    warm = statistics.median(warm_times)
+
+    c = model.card
+    results = [
+        Result(f"risk.train on {n:,} labelled contracts (features + card + fit)", t_train, "LogisticRegression fit",
+               t_lr, "< 10 s", a.runs),
+        Result("feature SQL alone (DuckDB)", t_feat, "segment-rate baseline fit", t_rate, "-", a.runs),
+        Result("forecast page cold, 3,000 accounts, all segments (AppTest)", cold, None, None, "< 10 s", 1),
+        Result("forecast page warm rerun (AppTest)", warm, None, None, "< 300 ms", 5),
+    ]
+    notes = (f"Machine: {machine()}. Sample store seed 7, {a.accounts:,} accounts, as-of {AS_OF}.\n\n"
+             f"Model card on that store (holdout {c.n_holdout:,} newest contracts): AUC {c.auc:.3f} "
+             f"(baseline {c.base_auc:.3f}), annual+ AUC {c.auc_term:.3f} (baseline {c.base_auc_term:.3f}), "
+             f"Brier {c.brier:.4f} (baseline {c.base_brier:.4f}), top-decile lift {c.lift:.2f} "
+             f"(baseline {c.base_lift:.2f}).\n\nThe LogisticRegression baseline is a fit only (no features, "
+             "card or calibration); the page's warm time includes AppTest's own overhead. The machine is shared: "
+             "other jobs ran at the same time.")
+    RESULTS.write_text("# Renewal model benchmark\n\n" + section("Training and page times", results, notes))
+    print(RESULTS.read_text())
+
+
+if __name__ == "__main__":
+    main()

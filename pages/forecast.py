@@ -1,0 +1,157 @@
+"""Forecast: renewals due (bottom-up, per contract) next to the top-down ARR forecast; at-risk accounts."""
+import streamlit as st
+
+from app import charts_forecast, charts_renewals, export, renewals, status, ui
+from app import forecast as topdown
+
+st.title("Forecast")
+st.caption("Renewals due in the coming quarters, scored contract by contract (bottom-up), next to the trend of "
+           "ARR, new and churned ARR (top-down); the accounts most at risk and why.")
+
+s = ui.cached(status.status)
+if s.empty:
+    st.info("The store holds no data yet: load your files, or the bundled sample company, on the Data page.")
+    st.stop()
+
+segment = ui.segment_filter(ui.cached(topdown.segments))
+quarters = st.sidebar.select_slider("Window", options=[1, 2, 3, 4], value=1,
+                                    format_func=lambda q: f"next {q} quarter{'s' if q > 1 else ''}",
+                                    help="Contracts whose end date falls after the as-of date and up to "
+                                         "3, 6, 9 or 12 months after it.")
+horizon = 3 * quarters
+
+scored = ui.cached(renewals.score_due)
+fc = renewals.summarise(scored, horizon, segment)
+renewals.save_run(ui.cursor(), fc)  # every forecast shown is saved, once per data version and inputs
+t = fc.totals
+where = segment or "all segments"
+
+st.header(f"Renewals due by {fc.window_end:%d %b %Y}")
+c = st.columns(4)
+c[0].metric("Contracts due", f"{t['contracts']:,.0f}",
+            help=f"Renewal streams with an end date after {fc.as_of:%d %b %Y} and up to {fc.window_end:%d %b %Y}, "
+                 f"{where}: each annual or multi-year contract once, and each monthly/quarterly subscription "
+                 f"once per account ({t['renewals']:,.0f} renewal dates in all).")
+c[1].metric("ARR due", f"${t['arr_due']:,.0f}",
+            help="Sum of the ARR due at renewal of those contracts (a monthly subscription counted once, at the "
+                 "ARR of its first renewal in the window).")
+c[2].metric("Expected renewed ARR", f"${t['expected']:,.0f}",
+            delta=f"P10 ${t['p10']:,.0f} - P90 ${t['p90']:,.0f}", delta_color="off",
+            help="Sum over contracts due of P(renew) x ARR due (flat price: no expansion or downgrade). P10 / P90: "
+                 f"10th and 90th percentiles of {fc.n_sims:,} simulations, each contract renewing independently "
+                 "with its P (a monthly subscription must renew every month of the window).")
+c[3].metric("ARR at risk", f"${t['arr_at_risk']:,.0f}",
+            help=f"ARR due of the {t['n_at_risk']:,.0f} contracts least likely to renew (the bottom 20% by "
+                 "P(renew)) in the window.")
+
+try:
+    bt_churn = ui.cached(topdown.backtest_quantity, "churned_arr", segment)
+    churn_fc = ui.cached(topdown.forecast_quantity, "churned_arr", segment, 12, bt_churn.best_method)
+    st.caption(renewals.compare_top_down(fc, churn_fc.frame, topdown.METHOD_LABELS.get(churn_fc.method, "")))
+except ValueError as exc:
+    st.caption(renewals.compare_top_down(fc, None) + f" ({exc})")
+
+tabs = st.tabs(["By month", "By segment", "By CSM"])
+for tab, (frame, key, temporal) in zip(tabs, [(fc.by_month, "month", True), (fc.by_segment, "segment", False),
+                                               (fc.by_csm, "csm_id", False)]):
+    with tab:
+        if frame.empty:
+            st.info("No contracts are due in this window.")
+            continue
+        chart = charts_renewals.groups_chart(frame, key, f"ARR due and expected renewed ARR by {key.replace('_id', '')}",
+                                             temporal=temporal)
+        st.altair_chart(chart, width="stretch")
+        st.dataframe(frame, hide_index=True, width="stretch", column_config={
+            k: st.column_config.NumberColumn(k.upper() if k.startswith("p") else k.replace("_", " "),
+                                             format="dollar") for k in ("arr_due", "expected", "p10", "p50", "p90")})
+        ui.downloads(chart, frame, f"renewals_by_{key}")
+
+st.subheader("At-risk accounts")
+risk_df = renewals.at_risk_table(fc)
+if risk_df.empty:
+    st.info("No contracts are due in this window.")
+else:
+    f = st.columns(3)
+    csms = f[0].multiselect("CSM", sorted(risk_df["CSM"].dropna().unique()), placeholder="All CSMs")
+    bills = f[1].multiselect("Billing", sorted(risk_df["Billing"].dropna().unique()), placeholder="All billing terms")
+    min_arr = f[2].number_input("Minimum ARR due", min_value=0, value=0, step=1000)
+    view = risk_df[(risk_df["ARR due"] >= min_arr)
+                   & (risk_df["CSM"].isin(csms) if csms else True)
+                   & (risk_df["Billing"].isin(bills) if bills else True)]
+    st.caption(f"{len(view):,} of the {len(risk_df):,} contracts least likely to renew (bottom 20% by P(renew)); "
+               "drivers: the factors that raised this contract's churn score most against renewed peers of its "
+               "segment, with a suggested play. Click a column to sort.")
+    st.dataframe(view, hide_index=True, width="stretch", column_config={
+        "ARR due": st.column_config.NumberColumn(format="dollar"),
+        "Expected ARR lost": st.column_config.NumberColumn(format="dollar"),
+        "P(renew)": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent"),
+        "Renewal date": st.column_config.DateColumn(format="DD MMM YYYY")})
+    d = st.columns(2)
+    d[0].download_button("At-risk list (XLSX)", data=lambda: export.to_xlsx_bytes({"At-risk accounts": view}),
+                         file_name="at_risk_accounts.xlsx", on_click="ignore",
+                         mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    d[1].download_button("At-risk list (CSV)", data=lambda: export.to_csv_bytes(view),
+                         file_name="at_risk_accounts.csv", mime="text/csv", on_click="ignore")
+
+st.subheader("Renewal model")
+card = scored.card
+for note in scored.notes:
+    st.caption(note)
+if card is None:
+    st.info("Too little renewal history to train a model: P(renew) is the historic renewal rate of the segment "
+            "and billing term.")
+else:
+    st.caption(f"{card.note} Model {scored.model_version}, trained in {scored.train_seconds:.1f} s on "
+               f"{scored.n_labelled:,} contracts with a known outcome.")
+    m = st.columns(4)
+    m[0].metric("AUC", f"{card.auc:.3f}", delta=f"{card.auc - card.base_auc:+.3f} vs baseline",
+                help="Holdout area under the ROC curve: the chance a churned contract scores riskier than a "
+                     "renewed one (0.5 = guessing).")
+    m[1].metric("Brier score", f"{card.brier:.4f}", delta=f"{card.brier - card.base_brier:+.4f} vs baseline",
+                delta_color="inverse", help="Holdout mean squared error of P(churn); lower is better.")
+    m[2].metric("Top-decile lift", f"{card.lift:.1f}x", delta=f"{card.lift - card.base_lift:+.1f} vs baseline",
+                help="Churn rate among the 10% riskiest holdout contracts / overall holdout churn rate.")
+    m[3].metric("AUC, annual and longer", f"{card.auc_term:.3f}",
+                delta=f"{card.auc_term - card.base_auc_term:+.3f} vs baseline",
+                help="Holdout AUC on annual and multi-year contracts only (monthly renewals are easier to rank).")
+    cc = st.columns(2)
+    cc[0].altair_chart(charts_renewals.calibration_chart(card), width="stretch")
+    cc[1].altair_chart(charts_renewals.importance_chart(card), width="stretch")
+    with st.expander("Model card tables"):
+        st.dataframe(card.summary, hide_index=True, width="stretch")
+        st.dataframe(card.calibration, hide_index=True, width="stretch")
+
+st.subheader("Forecast against actual")
+fva = renewals.forecast_vs_actual(ui.cursor())
+done = fva[fva["status"] != "pending"] if len(fva) else fva
+if done.empty:
+    st.info("No saved forecast has reached its window yet. Every forecast shown here is saved; come back once "
+            "its renewals are due, or run the model as it would have run six months ago.")
+    if st.button("Run the model as of six months ago"):
+        renewals.backfill_run(ui.cursor(), months_back=6, horizon_months=3)
+        st.rerun()
+else:
+    st.altair_chart(charts_renewals.runs_chart(done), width="stretch")
+st.dataframe(fva, hide_index=True, width="stretch")
+
+st.header("Top-down forecast")
+q_labels = {k: v["label"] for k, v in topdown.QUANTITIES.items()}
+quantity = st.segmented_control("Series", list(q_labels), format_func=q_labels.get, default="arr") or "arr"
+try:
+    bt = ui.cached(topdown.backtest_quantity, quantity, segment)
+except ValueError as exc:
+    st.info(f"No top-down forecast: {exc}.")
+    st.stop()
+methods = ["auto", *topdown.METHODS]
+method = st.radio("Method", methods, horizontal=True,
+                  format_func=lambda m: f"best in backtest ({topdown.METHOD_LABELS[bt.best_method]})" if m == "auto"
+                  else topdown.METHOD_LABELS[m])
+used = bt.best_method if method == "auto" else method
+st.caption(bt.explanation)
+result = ui.cached(topdown.forecast_quantity, quantity, segment, horizon, used)
+chart = charts_forecast.forecast_chart(result, quantity)
+st.altair_chart(chart, width="stretch")
+st.caption(result.note)
+ui.downloads(chart, charts_forecast.forecast_frame(result), f"forecast_{quantity}")
+with st.expander("Backtest"):
+    st.dataframe(charts_forecast.backtest_table(bt), hide_index=True, width="stretch")
