@@ -1,8 +1,6 @@
 """Entry point: page config and navigation over pages/. Nothing else."""
 import streamlit as st
 
-from app import ui
-
 st.set_page_config(page_title="Customer Success planner", page_icon=":material/insights:", layout="wide")
 
 PAGES = {
@@ -25,5 +23,4 @@ PAGES = {
     ],
 }
 
-ui.begin_run()  # one read snapshot per script run (see app/ui.py)
 st.navigation(PAGES).run()

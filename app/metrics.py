@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from app import store
+from app import fmt, store
 
 BRIDGE_COLUMNS = ["month", "start_arr", "new", "expansion", "reactivation", "contraction", "churn", "end_arr",
                   "start_logos", "new_logos", "reactivated_logos", "churned_logos", "end_logos"]
@@ -441,14 +441,7 @@ def _fmt(v: float | None, unit: str) -> str:
     if v is None or pd.isna(v):
         return "n/a"
     if unit == "money":
-        a = abs(v)
-        if a >= 1e9:
-            return f"${v / 1e9:,.2f}B"
-        if a >= 1e6:
-            return f"${v / 1e6:,.2f}M"
-        if a >= 1e3:
-            return f"${v / 1e3:,.1f}k"
-        return f"${v:,.0f}"
+        return fmt.money(v)
     return f"{v:.1%}"
 
 

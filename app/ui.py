@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import altair as alt
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from app import charts, export, store
 
@@ -45,31 +46,39 @@ def _connection(path: str):
     return store.connect(path)
 
 
-_RUN_CURSOR = "_run_cursor"  # non-widget session key
+_RUN_CURSOR = "_run_cursor"  # non-widget session key: (run marker, cursor)
 
 
-def begin_run() -> None:
-    """Give this script run one read snapshot, so a page never mixes data from before and after an import.
+def _run_marker() -> object | None:
+    """An object that is new for every script run of this session.
 
-    A cursor per run (DuckDB rejects one connection shared by busy threads) with an
-    open read transaction; the previous run's cursor is closed (rolled back).
+    Streamlit replaces ScriptRunContext.cursors with a new dict at each run
+    (ScriptRunContext.reset); holding a reference to it makes `is` a reliable test.
     """
-    old = st.session_state.get(_RUN_CURSOR)
-    if old is not None:
+    ctx = get_script_run_ctx()
+    return getattr(ctx, "cursors", None) if ctx is not None else None
+
+
+def cursor() -> store.Cursor:
+    """This run's read cursor: one snapshot of the store for the whole script run.
+
+    So a page never mixes data from before and after an import that commits while
+    it renders. A cursor per run (DuckDB rejects one connection shared by busy
+    threads) with an open read transaction; the previous run's cursor is closed.
+    """
+    marker = _run_marker()
+    held = st.session_state.get(_RUN_CURSOR)
+    if held is not None and marker is not None and held[0] is marker:
+        return held[1]
+    if held is not None:
         try:
-            old.close()
+            held[1].close()
         except Exception:  # already closed with its connection
             pass
     cur = _connection(str(store.db_path())).cursor()
     cur.execute("BEGIN TRANSACTION")
-    st.session_state[_RUN_CURSOR] = cur
-
-
-def cursor() -> store.Cursor:
-    """This run's read cursor (a snapshot of the store)."""
-    if st.session_state.get(_RUN_CURSOR) is None:
-        begin_run()
-    return st.session_state[_RUN_CURSOR]
+    st.session_state[_RUN_CURSOR] = (marker, cur)
+    return cur
 
 
 def write_cursor() -> store.Cursor:

@@ -1,7 +1,7 @@
 """Forecast: renewals due (bottom-up, per contract) next to the top-down ARR forecast; at-risk accounts."""
 import streamlit as st
 
-from app import charts_forecast, charts_renewals, export, renewals, status, ui
+from app import charts_forecast, charts_renewals, export, fmt, renewals, status, ui
 from app import forecast as topdown
 
 st.title("Forecast")
@@ -22,7 +22,7 @@ horizon = 3 * quarters
 
 scored = ui.cached(renewals.score_due)
 fc = renewals.summarise(scored, horizon, segment)
-renewals.save_run(ui.cursor(), fc)  # every forecast shown is saved, once per data version and inputs
+renewals.save_run(ui.write_cursor(), fc)  # every forecast shown is saved, once per data version and inputs
 t = fc.totals
 where = segment or "all segments"
 
@@ -32,15 +32,15 @@ c[0].metric("Contracts due", f"{t['contracts']:,.0f}",
             help=f"Renewal streams with an end date after {fc.as_of:%d %b %Y} and up to {fc.window_end:%d %b %Y}, "
                  f"{where}: each annual or multi-year contract once, and each monthly/quarterly subscription "
                  f"once per account ({t['renewals']:,.0f} renewal dates in all).")
-c[1].metric("ARR due", f"${t['arr_due']:,.0f}",
+c[1].metric("ARR due", fmt.money(t["arr_due"]),
             help="Sum of the ARR due at renewal of those contracts (a monthly subscription counted once, at the "
                  "ARR of its first renewal in the window).")
-c[2].metric("Expected renewed ARR", f"${t['expected']:,.0f}",
-            delta=f"P10 ${t['p10']:,.0f} - P90 ${t['p90']:,.0f}", delta_color="off",
+c[2].metric("Expected renewed ARR", fmt.money(t["expected"]),
+            delta=f"P10 {fmt.money(t['p10'])} - P90 {fmt.money(t['p90'])}", delta_color="off", delta_arrow="off",
             help="Sum over contracts due of P(renew) x ARR due (flat price: no expansion or downgrade). P10 / P90: "
                  f"10th and 90th percentiles of {fc.n_sims:,} simulations, each contract renewing independently "
                  "with its P (a monthly subscription must renew every month of the window).")
-c[3].metric("ARR at risk", f"${t['arr_at_risk']:,.0f}",
+c[3].metric("ARR at risk", fmt.money(t["arr_at_risk"]),
             help=f"ARR due of the {t['n_at_risk']:,.0f} contracts least likely to renew (the bottom 20% by "
                  "P(renew)) in the window.")
 
@@ -62,8 +62,9 @@ for tab, (frame, key, temporal) in zip(tabs, [(fc.by_month, "month", True), (fc.
                                              temporal=temporal)
         st.altair_chart(chart, width="stretch")
         st.dataframe(frame, hide_index=True, width="stretch", column_config={
-            k: st.column_config.NumberColumn(k.upper() if k.startswith("p") else k.replace("_", " "),
-                                             format="dollar") for k in ("arr_due", "expected", "p10", "p50", "p90")})
+            "month": st.column_config.DateColumn("month", format="MMM YYYY"),
+            **{k: st.column_config.NumberColumn(k.upper() if k.startswith("p") else k.replace("_", " "),
+                                                format="dollar") for k in ("arr_due", "expected", "p10", "p50", "p90")}})
         ui.downloads(chart, frame, f"renewals_by_{key}")
 
 st.subheader("At-risk accounts")
@@ -128,8 +129,8 @@ if done.empty:
     st.info("No saved forecast has reached its window yet. Every forecast shown here is saved; come back once "
             "its renewals are due, or run the model as it would have run six months ago.")
     if st.button("Run the model as of six months ago"):
-        renewals.backfill_run(ui.cursor(), months_back=6, horizon_months=3)
-        st.rerun()
+        renewals.backfill_run(ui.write_cursor(), months_back=6, horizon_months=3)
+        st.rerun()  # the next run's snapshot holds the new saved run
 else:
     st.altair_chart(charts_renewals.runs_chart(done), width="stretch")
 st.dataframe(fva, hide_index=True, width="stretch")

@@ -26,6 +26,7 @@ from typing import Mapping
 
 import pandas as pd
 
+from app import fmt
 from planning import scenario as sc
 from planning.benchmarks import Band, spend_band
 
@@ -208,13 +209,7 @@ def run_plan(s: sc.Scenario, band: Band | None = None) -> PlanResult:
     return PlanResult(s, monthly, detail, totals, MappingProxyType(heads))
 
 
-def _money(x: float) -> str:
-    a = abs(x)
-    if a >= 1e6:
-        return f"${x / 1e6:,.2f}M"
-    if a >= 1e3:
-        return f"${x / 1e3:,.0f}k"
-    return f"${x:,.0f}"
+_money = fmt.money
 
 
 def _year(s: sc.Scenario) -> tuple[int, str]:

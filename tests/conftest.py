@@ -133,3 +133,15 @@ def page(browser):
     pg = ctx.new_page()
     yield pg
     ctx.close()
+
+
+def app_page(page: str, timeout: int = 120):
+    """Run the app through its entry point (as a browser does: navigation, one snapshot per run) on a page."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file("../streamlit_app.py", default_timeout=timeout)
+    at.run()
+    if page != "pages/home.py":
+        at.switch_page(page)
+        at.run()
+    return at
