@@ -110,6 +110,9 @@ QUANTITIES: dict[str, dict[str, Any]] = {
                                   "before (contraction of continuing accounts not included)."},
     "logos": {"label": "Logos", "flow": False, "money": False,
               "definition": "Accounts with ARR above zero at month end."},
+    "new_logos": {"label": "New logos", "flow": True, "money": False,
+                  "definition": "Accounts with ARR for the first time in the month (reactivations not "
+                                "included); the capacity planner's demand."},
 }
 
 
@@ -207,7 +210,8 @@ SELECT b.month,
        sum(b.arr) AS arr,
        sum(CASE WHEN b.category IN ('new', 'reactivation') THEN b.arr - b.prev_arr ELSE 0 END) AS new_arr,
        sum(CASE WHEN b.category = 'churn' THEN b.prev_arr ELSE 0 END) AS churned_arr,
-       count(*) FILTER (WHERE b.arr > 0) AS logos
+       count(*) FILTER (WHERE b.arr > 0) AS logos,
+       count(*) FILTER (WHERE b.category = 'new') AS new_logos
 FROM arr_bridge_account b
 LEFT JOIN accounts a ON a.account_id = b.account_id
 WHERE CAST(? AS VARCHAR) IS NULL OR a.segment = ?
@@ -217,7 +221,7 @@ ORDER BY b.month
 
 
 def history_frame(cur: store.Cursor, segment: str | None = None) -> pd.DataFrame:
-    """Monthly arr, new_arr, churned_arr and logos (month-start index) for a segment or all accounts.
+    """Monthly values of every quantity in QUANTITIES (month-start index) for a segment or all accounts.
 
     From the account's current segment; months run from the segment's first month with
     ARR to the as-of month, gaps filled with zero. The first month's flows are left
@@ -231,7 +235,7 @@ def history_frame(cur: store.Cursor, segment: str | None = None) -> pd.DataFrame
     end = pd.Timestamp(store.as_of(cur)).to_period("M").to_timestamp()
     idx = pd.date_range(df["month"].min(), max(end, df["month"].max()), freq="MS", name="month")
     out = df.set_index("month")[cols].astype(float).reindex(idx, fill_value=0.0)
-    out.iloc[0, [cols.index("new_arr"), cols.index("churned_arr")]] = np.nan
+    out.iloc[0, [cols.index(q) for q in cols if QUANTITIES[q]["flow"]]] = np.nan
     return out
 
 

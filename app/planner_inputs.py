@@ -135,20 +135,22 @@ def history_demand(cur: store.Cursor, months: int = HISTORY_MONTHS) -> pd.DataFr
     return _order(pd.DataFrame(rows))
 
 
-def forecast_new_logos(cur: store.Cursor, segment: str, months: int) -> list[float] | None:
-    """New logos per month from the forecast module, once it forecasts them; None before that.
+# Below this much history a new-logo forecast is mostly guesswork (no yearly
+# pattern can be seen), so the planner keeps the trailing-12-month average.
+FORECAST_MIN_HISTORY_MONTHS = 24
 
-    The forecast module (app.forecast) currently forecasts arr, new_arr,
-    churned_arr and logos; when it adds a "new_logos" quantity the planner uses
-    it here with no other change.
+
+def forecast_new_logos(cur: store.Cursor, segment: str, months: int) -> list[float] | None:
+    """New logos per month from the top-down forecast (the backtest's best method).
+
+    None when the segment has under FORECAST_MIN_HISTORY_MONTHS of history: the
+    caller then uses history averages.
     """
+    from app import forecast  # imports prophet lazily, only when the planner needs it
+
     try:
-        from app import forecast
-    except ImportError:
-        return None
-    if "new_logos" not in getattr(forecast, "QUANTITIES", {}):
-        return None
-    try:
+        if len(forecast.history(cur, "new_logos", segment)) < FORECAST_MIN_HISTORY_MONTHS:
+            return None
         fc = forecast.forecast_quantity(cur, "new_logos", segment, months, "auto")
     except (ValueError, RuntimeError):
         return None

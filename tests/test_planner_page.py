@@ -211,3 +211,14 @@ def test_page_saves_loads_and_compares(plan_db, monkeypatch):
     assert not at.exception
     s = sc.load_scenario(at.session_state["planner_scenario_json"])
     assert sum(sc.new_per_month(s.segment("Mid-Market"), s.start_month, 12)) < 600
+
+
+@pytest.mark.slow
+def test_demand_defaults_come_from_the_new_logo_forecast_on_long_history(sample_copy):
+    cur = store.connect(sample_copy)
+    d = pi.store_defaults(cur)
+    assert d.source == "forecast"
+    mm = d.demand.set_index("segment").loc["Mid-Market", "new_per_month"]
+    assert len(mm) == 12 and all(x >= 0 for x in mm)
+    # The sample adds roughly 10-40 Mid-Market logos a month; a forecast far outside is broken.
+    assert 3 < sum(mm) / 12 < 60
