@@ -259,63 +259,81 @@ def rebuild_derived(cur: Cursor) -> None:
     """
     asof = as_of(cur)
     asof_month = asof.replace(day=1)
+    # Each account's ARR as a step function: +arr in month(start), -arr in
+    # month(end); a running sum gives its level from one change to the next
+    # (m_from inclusive, m_to exclusive). Expanding levels, not line items, to
+    # months keeps the work proportional to the output.
     cur.execute(
         """
-        CREATE OR REPLACE TABLE arr_monthly AS
+        CREATE OR REPLACE TEMP TABLE arr_levels AS
         WITH lines AS (
             SELECT account_id, arr,
                    CAST(date_trunc('month', start_date) AS DATE) AS m0,
-                   CAST(CASE WHEN end_date IS NULL THEN $asof_month + INTERVAL 1 MONTH
+                   CAST(CASE WHEN end_date IS NULL THEN $next_month
                              ELSE date_trunc('month', end_date) END AS DATE) AS m1
             FROM subscriptions
             WHERE arr > 0
         ),
+        events AS (
+            SELECT account_id, m0 AS month, arr AS delta FROM lines WHERE m0 < m1 AND m0 <= $asof_month
+            UNION ALL
+            SELECT account_id, m1 AS month, -arr AS delta FROM lines WHERE m0 < m1 AND m1 <= $asof_month
+        ),
+        steps AS (SELECT account_id, month, sum(delta) AS delta FROM events GROUP BY account_id, month),
+        levels AS (
+            SELECT account_id, month AS m_from,
+                   coalesce(lead(month) OVER w, $next_month) AS m_to,
+                   greatest(round(sum(delta) OVER (w ROWS UNBOUNDED PRECEDING), 2), 0) AS arr,
+                   row_number() OVER w = 1 AS is_first
+            FROM steps
+            WINDOW w AS (PARTITION BY account_id ORDER BY month)
+        )
+        SELECT *, coalesce(lag(arr) OVER (PARTITION BY account_id ORDER BY m_from), 0) AS prev_arr FROM levels
+        """,
+        {"asof_month": asof_month, "next_month": _add_months(asof_month, 1)},
+    )
+    spine = """
         spine AS (
             SELECT CAST(range AS DATE) AS month
-            FROM range((SELECT coalesce(min(m0), $asof_month) FROM lines),
-                       $asof_month + INTERVAL 1 MONTH, INTERVAL 1 MONTH)
-        )
-        SELECT l.account_id, s.month, round(sum(l.arr), 2) AS arr
-        FROM lines l JOIN spine s ON s.month >= l.m0 AND s.month < l.m1
-        GROUP BY l.account_id, s.month
-        HAVING round(sum(l.arr), 2) > 0
+            FROM range((SELECT coalesce(min(m_from), $asof_month) FROM arr_levels),
+                       $next_month, INTERVAL 1 MONTH)
+        )"""
+    params = {"asof_month": asof_month, "next_month": _add_months(asof_month, 1)}
+    cur.execute(
+        f"""
+        CREATE OR REPLACE TABLE arr_monthly AS
+        WITH {spine}
+        SELECT l.account_id, s.month, l.arr
+        FROM arr_levels l JOIN spine s ON s.month >= l.m_from AND s.month < l.m_to
+        WHERE l.arr > 0
         """,
-        {"asof_month": asof_month},
+        params,
     )
     # One row per account and month from its first active month on, while it has
     # ARR now or had it the month before. 'Reactivation' = ARR back after a month
     # end at zero; a gap that does not span a month end is invisible.
     cur.execute(
-        """
+        f"""
         CREATE OR REPLACE TABLE arr_bridge_account AS
-        WITH firsts AS (SELECT account_id, min(month) AS first_month FROM arr_monthly GROUP BY account_id),
-        spine AS (
-            SELECT CAST(range AS DATE) AS month
-            FROM range((SELECT coalesce(min(first_month), $asof_month) FROM firsts),
-                       $asof_month + INTERVAL 1 MONTH, INTERVAL 1 MONTH)
-        ),
-        dense AS (
-            SELECT f.account_id, s.month, f.first_month, coalesce(a.arr, 0) AS arr
-            FROM firsts f JOIN spine s ON s.month >= f.first_month
-            LEFT JOIN arr_monthly a ON a.account_id = f.account_id AND a.month = s.month
-        ),
-        lagged AS (
-            SELECT account_id, month, first_month, arr,
-                   coalesce(lag(arr) OVER (PARTITION BY account_id ORDER BY month), 0) AS prev_arr
-            FROM dense
-        )
-        SELECT account_id, month, prev_arr, arr,
-               CASE WHEN prev_arr = 0 AND arr > 0 AND month = first_month THEN 'new'
-                    WHEN prev_arr = 0 AND arr > 0 THEN 'reactivation'
-                    WHEN prev_arr > 0 AND arr = 0 THEN 'churn'
-                    WHEN arr > prev_arr THEN 'expansion'
-                    WHEN arr < prev_arr THEN 'contraction'
+        WITH {spine}
+        SELECT l.account_id, s.month,
+               CASE WHEN s.month = l.m_from THEN l.prev_arr ELSE l.arr END AS prev_arr,
+               l.arr,
+               CASE WHEN s.month > l.m_from THEN 'flat'
+                    WHEN l.prev_arr = 0 AND l.is_first THEN 'new'
+                    WHEN l.prev_arr = 0 THEN 'reactivation'
+                    WHEN l.arr > l.prev_arr THEN 'expansion'
+                    WHEN l.arr < l.prev_arr THEN 'contraction'
                     ELSE 'flat' END AS category
-        FROM lagged
-        WHERE prev_arr > 0 OR arr > 0
+        FROM arr_levels l JOIN spine s ON s.month >= l.m_from AND s.month < l.m_to
+        WHERE l.arr > 0
+        UNION ALL
+        SELECT account_id, m_from AS month, prev_arr, 0.0 AS arr, 'churn' AS category
+        FROM arr_levels WHERE arr = 0 AND prev_arr > 0
         """,
-        {"asof_month": asof_month},
+        params,
     )
+    cur.execute("DROP TABLE arr_levels")
     _rebuild_contracts(cur, asof)
 
 
@@ -337,26 +355,27 @@ def _rebuild_contracts(cur: Cursor, asof: dt.date) -> None:
         """
         CREATE OR REPLACE TABLE contracts_derived AS
         WITH s AS (
-            SELECT row_number() OVER () AS line_no, account_id, start_date, end_date, arr,
+            SELECT account_id, start_date, end_date, arr,
                    greatest(coalesce(billing_period_months, 12), 1) AS bp
             FROM subscriptions WHERE arr > 0
         ),
         k AS (
-            SELECT line_no, account_id, start_date, end_date, arr, bp,
+            SELECT account_id, start_date, end_date, arr, bp,
                    unnest(generate_series(1, CAST(ceil(date_diff('month', start_date,
                         least(coalesce(end_date, $horizon), $horizon)) / bp) AS BIGINT) + 1)) AS k
             FROM s
         ),
         bounds AS (
-            SELECT line_no, account_id, end_date, arr, bp,
+            SELECT account_id, end_date, arr, bp,
                    CAST(start_date + to_months(CAST(k * bp AS INTEGER)) AS DATE) AS d
             FROM k
         ),
         periods AS (
-            SELECT line_no, account_id, end_date, arr, bp, d FROM bounds
+            -- period ends strictly before the line's end, then the end itself: no duplicates
+            SELECT account_id, end_date, arr, bp, d FROM bounds
             WHERE d < coalesce(end_date, $horizon + INTERVAL 1 DAY) AND d <= $horizon
-            UNION
-            SELECT line_no, account_id, end_date, arr, bp, end_date AS d FROM s
+            UNION ALL
+            SELECT account_id, end_date, arr, bp, end_date AS d FROM s
             WHERE end_date IS NOT NULL AND end_date <= $horizon
         ),
         grouped AS (
