@@ -5,6 +5,7 @@ import asyncio
 import re
 import shutil
 import statistics
+import threading
 import time
 
 import pytest
@@ -108,7 +109,21 @@ def test_eight_sessions_and_an_import(sample_db, tmp_path):
             return old, new, seen, times, errors
 
     with running_app(db, tmp_path / "st.log") as base:
-        old, new, seen, times, errors = asyncio.run(main(base))
+        # Its own thread: the sync Playwright of other browser tests keeps an event loop on this one.
+        out: list = []
+
+        def work() -> None:
+            try:
+                out.append(asyncio.run(main(base)))
+            except BaseException as exc:  # re-raised in the test's thread below
+                out.append(exc)
+
+        worker = threading.Thread(target=work)
+        worker.start()
+        worker.join()
+        if isinstance(out[0], BaseException):
+            raise out[0]
+        old, new, seen, times, errors = out[0]
     assert not errors, errors
     assert old != new
     assert set(seen) <= {old, new}, set(seen) - {old, new}
