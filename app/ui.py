@@ -19,6 +19,25 @@ from app import charts, export, store
 
 T = TypeVar("T")
 
+
+def _leave_pages_directory_mode() -> None:
+    """Make a first visit straight to a page URL go through streamlit_app.py.
+
+    Streamlit treats an app with a pages/ folder as an old-style multipage app
+    until some run calls st.navigation, so right after a server start a link to
+    /planner would run pages/planner.py alone (no page config, file names in the
+    sidebar). The first page to import this module switches that mode off and
+    reruns, this time through the entry point.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if getattr(PagesManager, "uses_pages_directory", False) and get_script_run_ctx() is not None:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+_leave_pages_directory_mode()
+
 # Home's "where to go next": (page file, label, what the user gets there). Pages
 # join this list when they exist.
 NEXT_STEPS: list[tuple[str, str, str]] = [

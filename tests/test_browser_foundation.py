@@ -42,3 +42,19 @@ def test_home_then_bad_upload_then_home_unchanged(app_server, page):
     assert metric_value(page, "Accounts with ARR") == accounts_before
     assert metric_value(page, "ARR") == arr_before
     no_exception(page)
+
+
+def test_first_visit_after_start_straight_to_a_page_uses_the_app_navigation(sample_db, tmp_path, page):
+    """A bookmarked link opened right after the server starts still gets the app's layout and sidebar."""
+    import shutil
+
+    from tests.conftest import running_app
+
+    db = tmp_path / "app.duckdb"
+    shutil.copy(sample_db, db)
+    with running_app(db, tmp_path / "st.log") as url:
+        page.goto(url + "/benchmarks")
+        wait_ready(page, "Retention benchmarks")
+        nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
+        assert "Cohorts & churn" in nav and "streamlit app" not in nav
+        no_exception(page)
