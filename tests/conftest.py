@@ -71,14 +71,15 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(db: Path, log_path: Path):
-    """`streamlit run` on a free port over the store db; yields the base URL."""
+def running_app(db: Path, log_path: Path, *extra_args: str):
+    """`streamlit run` on a free port over the store db (plus extra server options); yields the base URL."""
     port = free_port()
     env = {**os.environ, "CS_DB": str(db)}
     log = open(log_path, "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
+         *extra_args],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -58,3 +58,30 @@ def test_first_visit_after_start_straight_to_a_page_uses_the_app_navigation(samp
         nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
         assert "Cohorts & churn" in nav and "streamlit app" not in nav
         no_exception(page)
+
+
+def test_upload_over_the_size_limit_is_refused_and_nothing_changes(sample_db, tmp_path, page):
+    """server.maxUploadSize (MB) caps uploads; here 1 MB, and a 2 MB file is refused with a clear message."""
+    import shutil
+
+    from tests.conftest import running_app
+
+    db = tmp_path / "app.duckdb"
+    shutil.copy(sample_db, db)
+    big = tmp_path / "big.csv"
+    big.write_text("account_id,name\n" + "".join(f"A-{i},Company {i}\n" for i in range(120_000)))
+    assert big.stat().st_size > 2_000_000
+    with running_app(db, tmp_path / "st.log", "--server.maxUploadSize", "1") as url:
+        page.goto(url)
+        wait_ready(page, "What is loaded")
+        before = metric_value(page, "Accounts with ARR")
+        page.goto(url + "/data")
+        wait_ready(page, "Import history")
+        page.locator('input[type="file"]').set_input_files(str(big))
+        page.get_by_text("1.0MB", exact=False).first.wait_for(timeout=30_000)
+        body = page.inner_text("body")
+        assert "must be 1.0MB or smaller" in body or "exceeds" in body.lower()
+        assert "Ready to import" not in body
+        page.goto(url)
+        wait_ready(page, "What is loaded")
+        assert metric_value(page, "Accounts with ARR") == before
