@@ -1,7 +1,9 @@
 """Entry point: page config and navigation over pages/. Nothing else."""
+from pathlib import Path
+
 import streamlit as st
 
-st.set_page_config(page_title="Customer Success planner", page_icon=":material/insights:", layout="wide")
+st.set_page_config(page_title="Customer Success planner", page_icon=str(Path(__file__).parent / "app" / "icon.png"), layout="wide")
 
 PAGES = {
     "": [

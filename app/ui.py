@@ -140,10 +140,19 @@ def segment_filter(segments: list[str], where: Any = None) -> str | None:
     current = st.session_state.get(SEGMENT_KEY, ALL)
     if current not in options:
         current = ALL
-    choice = where.selectbox("Segment", options, index=options.index(current),
+    # A keyed widget seeded from the non-widget key each run: an unkeyed select with
+    # a changing index is a new widget every run and loses every other pick.
+    st.session_state[_SEGMENT_WIDGET] = current
+    choice = where.selectbox("Segment", options, key=_SEGMENT_WIDGET, on_change=_keep_segment,
                              help="Filters every page by the account's current segment.")
-    st.session_state[SEGMENT_KEY] = choice
     return None if choice == ALL else choice
+
+
+_SEGMENT_WIDGET = "_segment_widget"
+
+
+def _keep_segment() -> None:
+    st.session_state[SEGMENT_KEY] = st.session_state[_SEGMENT_WIDGET]
 
 
 def downloads(chart: alt.Chart | None, data: pd.DataFrame, name: str, where: Any = None) -> None:

@@ -216,7 +216,8 @@ def planner() -> None:
     st.session_state[TOKEN] = tok
     st.query_params["scenario"] = tok  # the address bar now reproduces this plan
     base = str(getattr(st.context, "url", "") or "").split("?")[0]
-    st.text_input("Link to this plan", f"{base}?scenario={tok}", key="pl_link",
+    st.session_state["pl_link"] = f"{base}?scenario={tok}"  # a keyed input keeps its first value otherwise
+    st.text_input("Link to this plan", key="pl_link",
                   help="Carries every input (compressed JSON); opens the same plan in any browser.")
     c = st.columns(3)
     sheets = {"Inputs": planner_inputs.scenario_inputs_table(s), "Monthly": result.monthly,
