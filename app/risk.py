@@ -107,7 +107,8 @@ class ModelCard:
 
 @dataclass(frozen=True)
 class RenewalModel:
-    """A trained renewal model. ``None`` estimator: too little history, baseline rates only."""
+    """A trained renewal model. ``None`` estimator: baseline rates only (too little history, or the model
+    did not beat the baseline on the holdout)."""
 
     as_of: dt.date
     version: str
@@ -614,6 +615,16 @@ def train(cur: store.Cursor, as_of: dt.date | None = None, seed: int = 0) -> Ren
                             notes=tuple(notes), **common)
     Xr = X.reset_index(drop=True)
     card = _model_card(Xr, y, seg, term, lab["end_date"], metrics, seed)
+    if card.auc <= card.base_auc:
+        # A model that ranks the holdout no better than the segment-and-term rates
+        # must not drive the at-risk list: the simpler figure is the honest one.
+        notes.append(f"The model did not beat the baseline on the holdout (AUC {card.auc:.3f} vs "
+                     f"{card.base_auc:.3f}), so P(renew) is the historic renewal rate of the segment and billing "
+                     "term, and no drivers are named. More history (or usage, NPS and ticket data) may change "
+                     "that.")
+        return RenewalModel(estimator_=None, platt_=(1.0, 0.0), base_rates_=_base_rates(seg, term, y),
+                            typical_=pd.DataFrame(), card=card, train_seconds=time.perf_counter() - t0,
+                            notes=tuple(notes), **common)
     est, platt = _fit_calibrated(Xr, y, seed)
     return RenewalModel(estimator_=est, platt_=platt, base_rates_=_base_rates(seg, term, y),
                         typical_=_typical(Xr, seg, y), card=card, train_seconds=time.perf_counter() - t0,

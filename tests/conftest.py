@@ -20,7 +20,7 @@ from app import importer, store
 ROOT = Path(__file__).resolve().parent.parent
 BADFILES = Path(__file__).resolve().parent / "badfiles"
 SAMPLE_AS_OF = dt.date(2026, 10, 31)
-SAMPLE_ACCOUNTS = 600
+SAMPLE_ACCOUNTS = 1200  # enough history for the renewal model to beat its baseline (at 600 it does not)
 
 
 def d(s: str) -> dt.date:
@@ -49,7 +49,7 @@ def two_accounts_cur(tmp_path: Path) -> store.Cursor:
 
 @pytest.fixture(scope="session")
 def sample_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small sample company (600 accounts) built once per test session; copy it before writing."""
+    """A small sample company (SAMPLE_ACCOUNTS accounts) built once per test session; copy it before writing."""
     path = tmp_path_factory.mktemp("sample") / "sample.duckdb"
     con = store.connect(path)
     importer.load_sample(con, seed=7, n_accounts=SAMPLE_ACCOUNTS, as_of=SAMPLE_AS_OF)

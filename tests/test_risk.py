@@ -134,3 +134,22 @@ def test_features_by_hand(tmp_path):
     assert X["tenure_months"] == pytest.approx((dt.date(2025, 9, 30) - dt.date(2024, 1, 1)).days / 30.4375)
     assert X["x_employees"] == 50 and X["x_tier=Gold"] == 1
     con.close()
+
+
+@pytest.mark.slow
+def test_a_model_that_loses_to_the_baseline_is_not_used(tmp_path):
+    """On a 600-account sample the holdout AUC is below the segment-and-term baseline: baseline rates are used."""
+    import datetime as dt
+
+    from app import importer
+
+    con = store.connect(tmp_path / "small.duckdb")
+    importer.load_sample(con, seed=7, n_accounts=600, as_of=dt.date(2026, 10, 31))
+    model = risk.train(con)
+    assert model.card is not None and model.card.auc <= model.card.base_auc
+    assert model.estimator_ is None
+    assert any("did not beat the baseline" in n for n in model.notes)
+    lab = risk.labelled_contracts(con).head(50)
+    lab["decision_date"] = lab["end_date"]
+    scored = risk.score(model, con, lab)
+    assert scored["p_renew"].between(0, 1).all() and (scored["driver_1"] == "").all()
