@@ -1,6 +1,11 @@
-"""Import speed: a 1,000,000-row subscriptions CSV through the importer vs DuckDB's raw read_csv."""
+"""Import speed: a 1,000,000-row subscriptions CSV through the importer vs DuckDB's raw read_csv.
+
+    PYTHONPATH=. python bench/bench_import.py [--rows 1000000] [--runs 3]
+"""
 from __future__ import annotations
 
+import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -8,8 +13,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from app import importer, store
-from bench.common import Result, section, timed
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app import importer, store  # noqa: E402
+from bench.common import Context, Result, load, section, timed  # noqa: E402
 
 N_ROWS = 1_000_000
 N_ACCOUNTS = 100_000
@@ -29,9 +37,9 @@ def make_csv(path: Path, n: int = N_ROWS, n_accounts: int = N_ACCOUNTS, seed: in
     df.to_csv(path, index=False)
 
 
-def run(tmp: Path) -> str:
+def run(tmp: Path, n_rows: int = N_ROWS, runs: int = 3) -> str:
     csv_path = tmp / "subs.csv"
-    make_csv(csv_path)
+    make_csv(csv_path, n_rows)
     data = csv_path.read_bytes()
     accounts = pd.DataFrame({"account_id": [f"A{i}" for i in range(N_ACCOUNTS)], "segment": "SMB"})
 
@@ -56,16 +64,31 @@ def run(tmp: Path) -> str:
         assert report.ok and chk.ok, report.message
         con.close()
 
-    base = timed(raw_read_csv, runs=3)
-    total = timed(full_import, runs=3, warmup=0)
+    base = timed(raw_read_csv, runs=runs)
+    total = timed(full_import, runs=runs, warmup=0)
+    target = "< 3 s" if n_rows >= N_ROWS else ""  # the budget is for 1M rows
     results = [
-        Result("import 1M-row subscriptions CSV (read, map, validate, write, derived tables)", total,
-               "DuckDB read_csv into a table", base, "< 3 s", 3),
+        Result(f"import {n_rows:,}-row subscriptions CSV (read, map, validate, write, derived tables)", total,
+               "DuckDB read_csv into a table", base, target, runs),
         Result("  of which read + map + validate (last run)", timings["read + map + validate"], runs=1),
     ]
-    return section("Import", results, f"File: {len(data) / 1e6:.0f} MB, {N_ROWS:,} rows, {N_ACCOUNTS:,} accounts.")
+    notes = (f"File: {len(data) / 1e6:.0f} MB, {n_rows:,} rows, {N_ACCOUNTS:,} accounts. Importer: "
+             f"{n_rows / total:,.0f} rows/s; DuckDB raw read_csv: {n_rows / base:,.0f} rows/s. The import also "
+             f"parses dates, checks every row and rebuilds the derived tables in one transaction; {load()}.")
+    return section("Import", results, notes)
+
+
+def run_section(ctx: Context) -> str:
+    """The runner's entry: 1M rows (100,000 with --quick)."""
+    d = ctx.tmp / "import"
+    d.mkdir(exist_ok=True)
+    return run(d, 100_000 if ctx.quick else N_ROWS, 1 if ctx.quick else 3)
 
 
 if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=N_ROWS)
+    ap.add_argument("--runs", type=int, default=3)
+    a = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
-        print(run(Path(d)))
+        print(run(Path(d), a.rows, a.runs))
