@@ -21,7 +21,7 @@ quarters = st.sidebar.select_slider("Window", options=[1, 2, 3, 4], value=1,
 horizon = 3 * quarters
 
 scored = ui.cached(renewals.score_due)
-fc = renewals.summarise(scored, horizon, segment)
+fc = ui.cached_from(renewals.summarise, scored, "score_due()", horizon, segment)  # 2,000 simulations
 renewals.save_run(ui.write_cursor(), fc)  # every forecast shown is saved, once per data version and inputs
 t = fc.totals
 where = segment or "all segments"

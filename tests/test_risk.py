@@ -153,3 +153,12 @@ def test_a_model_that_loses_to_the_baseline_is_not_used(tmp_path):
     lab["decision_date"] = lab["end_date"]
     scored = risk.score(model, con, lab)
     assert scored["p_renew"].between(0, 1).all() and (scored["driver_1"] == "").all()
+
+
+@pytest.mark.slow
+def test_training_keeps_the_most_recent_contracts_beyond_the_cap(sample_copy, monkeypatch):
+    con = store.connect(sample_copy)
+    monkeypatch.setattr(risk, "MAX_TRAIN_CONTRACTS", 1000)
+    model = risk.train(con)
+    assert model.n_labelled == 1000
+    assert any("most recent of" in n for n in model.notes)
