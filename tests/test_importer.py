@@ -241,3 +241,12 @@ def test_exports_neutralise_formulas():
     xlsx = export.to_xlsx_bytes({"t": df})
     back = pd.read_excel(io.BytesIO(xlsx))
     assert back["name"].tolist()[0].startswith("'=")
+
+
+def test_numbers_as_exported_fast_and_slow_paths():
+    clean = pd.Series(["1", " 2.5 ", "", "1e3"], dtype="str")
+    assert importer._clean_number(clean).tolist()[:2] == [1.0, 2.5]
+    assert pd.isna(importer._clean_number(clean)[2]) and importer._clean_number(clean)[3] == 1000.0
+    messy = pd.Series(["1,234.50", "$1,000", "(123)", "abc", "7"], dtype="str")
+    got = importer._clean_number(messy)
+    assert got[:3].tolist() == [1234.5, 1000.0, -123.0] and pd.isna(got[3]) and got[4] == 7.0
