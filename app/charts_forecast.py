@@ -39,10 +39,10 @@ def forecast_chart(result: fc.ForecastResult, quantity: str | None = None, title
     # The forecast line starts at the last actual so the two lines join.
     last = df[df["kind"] == "actual"].tail(1).assign(kind="forecast", method=result.method)
     line_df = pd.concat([last, fut], ignore_index=True)
-    x = alt.X("month:T", title=None)
+    x = alt.X("month:T", title=None, axis=alt.Axis(format="%b %Y", labelOverlap=True))
     band = alt.Chart(fut).mark_area(opacity=0.25, color=PALETTE["total"]).encode(
         x=x,
-        y=alt.Y("lower:Q", title=label, axis=alt.Axis(format=yfmt)),
+        y=alt.Y("lower:Q", title=label, axis=alt.Axis(format="$.3~s" if yfmt.startswith("$") else yfmt)),
         y2=alt.Y2("upper:Q"),
         tooltip=[alt.Tooltip("month:T", format="%b %Y"),
                  alt.Tooltip("lower:Q", title=f"lower ({result.interval:.0%})", format=yfmt),

@@ -8,6 +8,9 @@ from app.charts import PALETTE
 from planning.benchmarks import Band
 
 _MONTH = alt.X("month:T", title=None, axis=alt.Axis(format="%b %Y"))
+# Bars fill their month; lines and areas on the same axis sit at the middle of it.
+_MONTH_BAND = alt.X("yearmonth(month):T", title=None, axis=alt.Axis(format="%b %Y"))
+_MONTH_MID = alt.X("yearmonth(month):T", title=None, axis=alt.Axis(format="%b %Y"), bandPosition=0.5)
 
 
 def _by_month(detail: pd.DataFrame, segment: str | None) -> pd.DataFrame:
@@ -42,12 +45,19 @@ def hiring_chart(detail: pd.DataFrame) -> alt.Chart:
     d["month"] = pd.to_datetime(d["month"])
     long = d.melt(["month", "segment"], ["hires", "reqs_to_open"], "what", "people")
     long["what"] = long["what"].map({"hires": "Hires starting", "reqs_to_open": "Requisitions to open"})
+    # Every plan month on the axis (a band each), even those with no hires: sparse bars read as a timeline.
+    months = sorted(long["month"].unique())
+    labels = [pd.Timestamp(m).strftime("%b %Y") for m in months]
+    long["label"] = long["month"].dt.strftime("%b %Y")
     long = long[long["people"] > 0]
     return alt.Chart(long).mark_bar().encode(
-        _MONTH, alt.Y("sum(people):Q", title="People"), alt.Color("segment:N", title="Segment"),
-        alt.Row("what:N", title=None),
-        tooltip=[alt.Tooltip("month:T", format="%b %Y"), "segment:N", "what:N", "people:Q"],
-    ).properties(title="Hiring and requisition timeline", height=140)
+        alt.X("label:O", title=None, sort=labels, scale=alt.Scale(domain=labels),
+              axis=alt.Axis(labelAngle=-40 if len(labels) > 12 else 0, labelOverlap=True)),
+        alt.Y("sum(people):Q", title="People"), alt.Color("segment:N", title="Segment"),
+        alt.Row("what:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left")),
+        tooltip=[alt.Tooltip("label:N", title="month"), "segment:N", "what:N", "people:Q"],
+    ).properties(title="Hiring and requisition timeline", height=140,
+                 width=alt.Step(max(16, 620 // max(1, len(labels)))))  # a facet does not stretch: size it
 
 
 def cost_chart(totals: pd.DataFrame, target_pct: float, band: Band) -> alt.LayerChart:
@@ -59,15 +69,15 @@ def cost_chart(totals: pd.DataFrame, target_pct: float, band: Band) -> alt.Layer
     t["band_high"] = band.high.pct_arr / 100.0 * t["arr"] / 12.0
     money = alt.Axis(format="$,.0s")
     area = alt.Chart(t).mark_area(opacity=0.15, color="#1f4e79").encode(
-        _MONTH, alt.Y("band_low:Q", title="Per month", axis=money), alt.Y2("band_high:Q"),
+        _MONTH_MID, alt.Y("band_low:Q", title="Per month", axis=money), alt.Y2("band_high:Q"),
         tooltip=[alt.Tooltip("month:T", format="%b %Y"), alt.Tooltip("band_low:Q", format="$,.0f"),
                  alt.Tooltip("band_high:Q", format="$,.0f")])
-    bars = alt.Chart(t).mark_bar(color=PALETTE["total"], opacity=0.8).encode(
-        _MONTH, alt.Y("cost:Q", axis=money),
+    bars = alt.Chart(t).mark_bar(color=PALETTE["total"], opacity=0.8, width={"band": 0.7}).encode(
+        _MONTH_BAND, alt.Y("cost:Q", axis=money),
         tooltip=[alt.Tooltip("month:T", format="%b %Y"), alt.Tooltip("cost:Q", format="$,.0f", title="CS cost"),
                  alt.Tooltip("cost_pct_arr:Q", format=".1f", title="% of ARR")])
     line = alt.Chart(t).mark_line(color="#e53935", strokeWidth=2).encode(
-        _MONTH, alt.Y("target:Q", axis=money),
+        _MONTH_MID, alt.Y("target:Q", axis=money),
         tooltip=[alt.Tooltip("month:T", format="%b %Y"), alt.Tooltip("target:Q", format="$,.0f",
                                                                       title=f"Target ({target_pct:g}% of ARR)")])
     title = alt.TitleParams(

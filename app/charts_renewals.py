@@ -26,15 +26,17 @@ def groups_chart(groups: pd.DataFrame, key: str, title: str, temporal: bool = Fa
                  height: int = 260) -> alt.LayerChart:
     """ARR due and expected renewed ARR side by side per group, the expected bar with its P10-P90 range."""
     df = groups_frame(groups, key)
-    x = alt.X(f"{key}:{'T' if temporal else 'N'}", title=None,
-              **({"timeUnit": "yearmonth", "axis": alt.Axis(format="%b %Y")} if temporal else {}))
+    # Months as bands (ordinal), so each month's pair of bars sits over its own label, not between ticks.
+    x = alt.X(f"{key}:O", title=None, timeUnit="yearmonth", axis=alt.Axis(format="%b %Y", labelAngle=0)) \
+        if temporal else alt.X(f"{key}:N", title=None, axis=alt.Axis(labelAngle=0 if len(groups) <= 8 else -40))
     colors = alt.Scale(domain=["ARR due", "Expected renewed ARR"], range=["#b0bec5", PALETTE["total"]])
     bars = alt.Chart(df).mark_bar().encode(
         x=x, xOffset=alt.XOffset("measure:N"),
         y=alt.Y("value:Q", title="ARR", axis=alt.Axis(format="$,.0f")),
         color=alt.Color("measure:N", scale=colors, title=None),
-        tooltip=[alt.Tooltip(f"{key}:{'T' if temporal else 'N'}", format="%b %Y" if temporal else ""),
-                 "measure:N", alt.Tooltip("value:Q", format="$,.0f"),
+        tooltip=[alt.Tooltip(f"{key}:{'T' if temporal else 'N'}", format="%b %Y" if temporal else "",
+                             title={"csm_id": "CSM"}.get(key, key.capitalize())),
+                 alt.Tooltip("measure:N", title="measure"), alt.Tooltip("value:Q", title="ARR", format="$,.0f"),
                  alt.Tooltip("p10:Q", title="P10", format="$,.0f"),
                  alt.Tooltip("p90:Q", title="P90", format="$,.0f")],
     )
@@ -74,8 +76,8 @@ def runs_chart(fva: pd.DataFrame, height: int = 240) -> alt.LayerChart:
     """Saved runs: expected renewed ARR with P10-P90 and, once known, the actual."""
     df = fva.assign(run=fva["as_of"].astype(str) + " #" + fva["id"].astype(str))
     rng = alt.Chart(df).mark_rule(strokeWidth=2, color="#78909c").encode(
-        x=alt.X("run:N", title="run (as-of date #id)"), y=alt.Y("p10:Q", title="renewed ARR",
-                                                              axis=alt.Axis(format="$,.0f")), y2="p90:Q")
+        x=alt.X("run:N", title="saved run (as-of date #id)", axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("p10:Q", title="renewed ARR", axis=alt.Axis(format="$,.0f")), y2="p90:Q")
     exp = alt.Chart(df).mark_tick(thickness=3, size=20, color=PALETTE["total"]).encode(
         x="run:N", y="expected:Q", tooltip=[alt.Tooltip("expected:Q", format="$,.0f")])
     act = alt.Chart(df.dropna(subset=["actual"])).mark_point(shape="diamond", size=120, filled=True,

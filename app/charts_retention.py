@@ -30,7 +30,7 @@ def waterfall(steps: pd.DataFrame, title: str = "") -> alt.LayerChart:
     base = alt.Chart(steps, title=title or f"ARR bridge, {steps['period'].iloc[0]}").encode(
         x=alt.X("step:N", sort=order, title=None, axis=alt.Axis(labelAngle=0)))
     bars = base.mark_bar(clip=True).encode(
-        y=alt.Y("bar_start:Q", title="ARR ($)", axis=alt.Axis(format="$,.3s"), scale=alt.Scale(domain=domain)),
+        y=alt.Y("bar_start:Q", title="ARR ($)", axis=alt.Axis(format="$.3~s"), scale=alt.Scale(domain=domain)),
         y2="bar_end:Q",
         color=alt.Color("kind:N", scale=_KIND_COLORS, legend=None),
         tooltip=[alt.Tooltip("step:N"), alt.Tooltip("amount:Q", format="$,.0f")])
@@ -43,8 +43,8 @@ def arr_trend(bridge: pd.DataFrame) -> alt.Chart:
     """End-of-month ARR."""
     return alt.Chart(bridge, title="ARR at month end").mark_line(point=False, color=PALETTE["total"]).encode(
         x=alt.X("month:T", title=None),
-        y=alt.Y("end_arr:Q", title="ARR ($)", axis=alt.Axis(format="$,.3s")),
-        tooltip=[alt.Tooltip("month:T", format="%Y-%m"), alt.Tooltip("end_arr:Q", format="$,.0f"),
+        y=alt.Y("end_arr:Q", title="ARR ($)", axis=alt.Axis(format="$.3~s")),
+        tooltip=[alt.Tooltip("month:T", format="%b %Y"), alt.Tooltip("end_arr:Q", format="$,.0f"),
                  alt.Tooltip("end_logos:Q", title="accounts")],
     ).properties(height=260)
 
@@ -79,12 +79,15 @@ def cohort_heatmap(cohorts: pd.DataFrame, value: str = "revenue_retention") -> a
 def pareto(reasons: pd.DataFrame, reason_col: str, title: str) -> alt.LayerChart:
     """Churned ARR by reason, largest first, with the cumulative share line."""
     order = list(reasons[reason_col])
-    base = alt.Chart(reasons, title=title).encode(x=alt.X(f"{reason_col}:N", sort=order, title=None,
-                                                          axis=alt.Axis(labelAngle=-30)))
+    # Every bar named: no label thinning, angled and long enough for "Wrong contact / no exec sponsor".
+    base = alt.Chart(reasons, title=title).encode(x=alt.X(
+        f"{reason_col}:N", sort=order, title=None,
+        axis=alt.Axis(labelAngle=-35, labelOverlap=False, labelLimit=200, labelAlign="right")))
     bars = base.mark_bar(color=PALETTE["churn"]).encode(
-        y=alt.Y("churned_arr:Q", title="churned ARR ($)", axis=alt.Axis(format="$,.3s")),
-        tooltip=[f"{reason_col}:N", alt.Tooltip("churned_arr:Q", format="$,.0f"), "logos:Q",
-                 alt.Tooltip("arr_share:Q", format=".1%")])
+        y=alt.Y("churned_arr:Q", title="churned ARR", axis=alt.Axis(format="$.3~s")),
+        tooltip=[alt.Tooltip(f"{reason_col}:N", title="reason"),
+                 alt.Tooltip("churned_arr:Q", title="churned ARR", format="$,.0f"),
+                 alt.Tooltip("logos:Q", title="accounts"), alt.Tooltip("arr_share:Q", title="share", format=".1%")])
     line = base.mark_line(point=True, color=PALETTE["total"]).encode(
         y=alt.Y("cum_arr_share:Q", title="cumulative share", axis=alt.Axis(format="%"),
                 scale=alt.Scale(domain=[0, 1])))

@@ -559,6 +559,10 @@ def backtest(series: pd.Series, horizons: Sequence[int] = BACKTEST_HORIZONS, ste
     summary = summarise(errors)
     best, why = best_method(summary, n_cutoffs=len(cuts), step=step, span_months=span_months)
     scales = tuple((m, interval_scale(errors, m)) for m in methods)
+    widen = dict(scales).get(best, 1.0)
+    if widen > 1.0 and "wins on this data" in why:  # say that the band drawn is not the raw one
+        why += (f" The band drawn is that interval widened {widen:.1f}x, so that it would have held "
+                f"{INTERVAL:.0%} of the backtest's actual values.")
     return Backtest(summary=summary, errors=errors, cutoffs=tuple(s.index[c - 1] for c in cuts), best_method=best,
                     explanation=why, n_history=len(s), seconds=seconds, scales=scales)
 
@@ -629,7 +633,8 @@ def best_method(summary: pd.DataFrame, n_cutoffs: int | None = None, step: int =
     text = (f"{METHOD_LABELS.get(best, best).capitalize()} wins on this data{lead}: mean absolute error "
             f"{_fmt(per.loc[best, 'mae'])} over {hs_words} horizons{cut_words}"
             + (f", against {vs}" if vs else "")
-            + f". Its {INTERVAL:.0%} interval held the actual value {per.loc[best, 'cov']:.0f}% of the time.")
+            + f". In the backtest its raw {INTERVAL:.0%} interval held the actual value "
+            f"{'only ' if per.loc[best, 'cov'] < 100 * INTERVAL - 5 else ''}{per.loc[best, 'cov']:.0f}% of the time.")
     return str(best), text
 
 

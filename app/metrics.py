@@ -473,19 +473,22 @@ def kpis(cur: store.Cursor, segment: str | None = None, region: str | None = Non
     asof = store.as_of(cur)
     prior_end = (pd.Timestamp(asof) - pd.DateOffset(months=compare_months)).date()
     ren_now, ren_prior = _trailing_renewal(cur, where, params, [asof, prior_end])
-    base = f"; change vs {compare_months} months earlier"
+    base = f"The change shown is against {compare_months} months earlier."
+
+    def text(*parts: str) -> str:  # whole sentences: "A. B." (never "A.; b")
+        return " ".join(p.strip() if p.strip().endswith(".") else p.strip() + "." for p in parts if p.strip())
     win = f"trailing {window_months} months" if window_months != 12 else "trailing 12 months"
     return [
         Kpi("arr", "ARR", arr_by.get(asof_m, 0.0), arr_by.get(prior_m, 0.0), "money",
-            DEFINITIONS["arr"] + f" As of {asof.isoformat()}" + base),
+            text(DEFINITIONS["arr"], f"As of {asof:%d %b %Y}", base)),
         Kpi("nrr", "NRR", r("nrr", asof_m), r("nrr", prior_m), "fraction",
-            DEFINITIONS["nrr"].replace("trailing 12 months", win) + base),
+            text(DEFINITIONS["nrr"].replace("trailing 12 months", win), base)),
         Kpi("grr", "GRR", r("grr", asof_m), r("grr", prior_m), "fraction",
-            DEFINITIONS["grr"].replace("trailing 12 months", win) + base),
+            text(DEFINITIONS["grr"].replace("trailing 12 months", win), base)),
         Kpi("logo_retention", "Logo retention", r("logo_retention", asof_m), r("logo_retention", prior_m),
-            "fraction", DEFINITIONS["logo_retention"].replace("trailing 12 months", win) + base),
+            "fraction", text(DEFINITIONS["logo_retention"].replace("trailing 12 months", win), base)),
         Kpi("renewal_rate", "Renewal rate", ren_now["renewal_rate"], ren_prior["renewal_rate"], "fraction",
-            DEFINITIONS["renewal_rate"] + f" Base: {ren_now['accounts_due']:,} accounts due" + base),
+            text(DEFINITIONS["renewal_rate"], f"Base: {ren_now['accounts_due']:,} accounts due", base)),
     ]
 
 

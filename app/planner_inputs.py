@@ -338,3 +338,29 @@ def _add(d: dt.date, n: int) -> dt.date:
 
 def _diff(a: dt.date, b: dt.date) -> int:
     return (b.year - a.year) * 12 + b.month - a.month
+
+
+def affordable_display(aff: pd.DataFrame, hide: tuple[str, ...] = ()) -> pd.DataFrame:
+    """"What a budget buys" for the screen: plain headers, whole dollars, "-" where a ratio has no base.
+
+    Display only (strings); the XLSX keeps the numbers. Segments in `hide` are left out.
+    """
+    def money(v: object) -> str:
+        return f"${float(v):,.0f}" if _ok(v) else "-"
+
+    def num(v: object, digits: int = 0) -> str:
+        return f"{float(v):,.{digits}f}" if _ok(v) else "-"
+
+    a = aff[~aff["segment"].isin(hide)]
+    return pd.DataFrame({
+        "Segment": a["segment"],
+        "Month": pd.to_datetime(a["month"]).dt.strftime("%b %Y"),
+        "ARR": a["arr"].map(money),
+        "Accounts": a["accounts"].map(num),
+        "Budget / month": a["budget_per_month"].map(money),
+        "Affordable CSMs": a["affordable_headcount"].map(num),
+        "Planned CSMs": a["planned_headcount"].map(num),
+        "Required FTE": a["required_fte"].map(lambda v: num(v, 1)),
+        "Accounts per CSM": a["accounts_per_csm"].map(num),
+        "ARR per CSM": a["arr_per_csm"].map(money),
+    })

@@ -20,9 +20,11 @@ defaults = benchmarks.load_thresholds()
 edited = st.data_editor(
     defaults, hide_index=True, width="stretch", key="house_thresholds",
     disabled=["segment", "metric", "source", "confidence", "note"],
-    column_config={"pass": st.column_config.NumberColumn("pass", min_value=0.0, max_value=1.0, step=0.01,
+    column_config={"segment": "Segment", "metric": "Metric", "source": "Source", "confidence": "Confidence",
+                   "note": st.column_config.TextColumn("Note", width="large"),
+                   "pass": st.column_config.NumberColumn("Pass", min_value=0.0, max_value=1.0, step=0.01,
                                                          format="percent"),
-                   "excellent": st.column_config.NumberColumn("excellent", min_value=0.0, max_value=1.0,
+                   "excellent": st.column_config.NumberColumn("Excellent", min_value=0.0, max_value=1.0,
                                                               step=0.01, format="percent")})
 try:
     benchmarks.validate_thresholds(edited)
@@ -33,9 +35,12 @@ except benchmarks.BenchmarkDataError as exc:
 bench = benchmarks.load_benchmarks()
 classified = benchmarks.classify(summary, bench, edited)
 with glance:
-    st.caption(f"As of {ui.as_of():%d %b %Y}. {metrics.DEFINITIONS['grr']} {metrics.DEFINITIONS['nrr']} "
-               f"{metrics.DEFINITIONS['renewal_rate']} Peer median: SaaS Capital's median for the ACV band "
-               "holding the segment's ARR per account.")
+    st.caption(f"As of {ui.as_of():%d %b %Y}. Each segment's GRR, NRR and renewal rate against the Peer median "
+               "(public, for its ACV band) or, where no public figure exists, the house pass line.")
+    with st.expander("Definitions"):
+        for key in ("grr", "nrr", "renewal_rate"):
+            st.markdown(f"- {metrics.DEFINITIONS[key]}")
+        st.markdown("- Peer median: SaaS Capital's median for the ACV band holding the segment's ARR per account.")
     st.table(benchmarks.scorecard(classified))
     chart = charts.benchmark_chart(classified)
     st.altair_chart(chart)

@@ -41,7 +41,13 @@ with right:
     ui.downloads(root, reasons.by_root, "churn_root_causes")
 
 st.markdown("**Churned ARR: root cause (rows) x proximate reason (columns)**")
-money = {c: st.column_config.NumberColumn(c, format="dollar") for c in reasons.cross_table.columns
-         if c != "root_reason"}
-st.dataframe(reasons.cross_table, hide_index=True, width="stretch", column_config=money)
+cross = reasons.cross_table
+amounts = [c for c in cross.columns if c != "root_reason"]
+shown = cross[cross[amounts].abs().sum(axis=1) > 0]  # a root cause with no churned ARR here says nothing
+shown = shown[["root_reason", *[c for c in amounts if shown[c].abs().sum() > 0]]]
+w = max(80, 720 // max(1, len(shown.columns) - 1))  # the amounts share what the root-cause column leaves
+money = {c: st.column_config.NumberColumn(c, format="dollar", step=1, width=w, help=f"Churned ARR: {c}")
+         for c in shown.columns if c != "root_reason"}
+st.dataframe(shown, hide_index=True, width="stretch",
+             column_config={"root_reason": st.column_config.TextColumn("Root cause", width=200), **money})
 ui.downloads(None, reasons.cross_table, "churn_root_x_proximate")

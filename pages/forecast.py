@@ -20,6 +20,17 @@ quarters = st.sidebar.select_slider("Window", options=[1, 2, 3, 4], value=1,
                                          "3, 6, 9 or 12 months after it.")
 horizon = 3 * quarters
 
+
+def usd(label: str | None = None, **kw) -> st.column_config.NumberColumn:
+    """Whole dollars with thousands separators ($1,234,567): cents add nothing at this scale."""
+    return st.column_config.NumberColumn(label, format="dollar", step=1, **kw)
+
+
+GROUP_COLS = {"month": st.column_config.DateColumn("Month", format="MMM YYYY"), "segment": "Segment",
+              "csm_id": "CSM", "n": st.column_config.NumberColumn("Contracts", format="%,d"),
+              "arr_due": usd("ARR due"), "expected": usd("Expected renewed ARR"),
+              "p10": usd("P10"), "p50": usd("P50"), "p90": usd("P90")}
+
 scored = ui.cached(renewals.score_due)
 fc = ui.cached_from(renewals.summarise, scored, "score_due()", horizon, segment)  # 2,000 simulations
 renewals.save_run(ui.write_cursor(), fc)  # every forecast shown is saved, once per data version and inputs
@@ -58,13 +69,10 @@ for tab, (frame, key, temporal) in zip(tabs, [(fc.by_month, "month", True), (fc.
         if frame.empty:
             st.info("No contracts are due in this window.")
             continue
-        chart = charts_renewals.groups_chart(frame, key, f"ARR due and expected renewed ARR by {key.replace('_id', '')}",
-                                             temporal=temporal)
+        chart = charts_renewals.groups_chart(frame, key, "ARR due and expected renewed ARR by "
+                                             + {"csm_id": "CSM"}.get(key, key), temporal=temporal)
         st.altair_chart(chart, width="stretch")
-        st.dataframe(frame, hide_index=True, width="stretch", column_config={
-            "month": st.column_config.DateColumn("month", format="MMM YYYY"),
-            **{k: st.column_config.NumberColumn(k.upper() if k.startswith("p") else k.replace("_", " "),
-                                                format="dollar") for k in ("arr_due", "expected", "p10", "p50", "p90")}})
+        st.dataframe(frame, hide_index=True, width="stretch", column_config=GROUP_COLS)
         ui.downloads(chart, frame, f"renewals_by_{key}")
 
 st.subheader("At-risk accounts")
@@ -81,12 +89,21 @@ else:
                    & (risk_df["Billing"].isin(bills) if bills else True)]
     st.caption(f"{len(view):,} of the {len(risk_df):,} contracts least likely to renew (bottom 20% by P(renew)); "
                "drivers: the factors that raised this contract's churn score most against renewed peers of its "
-               "segment, with a suggested play. Click a column to sort.")
-    st.dataframe(view, hide_index=True, width="stretch", column_config={
-        "ARR due": st.column_config.NumberColumn(format="dollar"),
-        "Expected ARR lost": st.column_config.NumberColumn(format="dollar"),
-        "P(renew)": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent"),
-        "Renewal date": st.column_config.DateColumn(format="DD MMM YYYY")})
+               "segment. Click a column to sort; the downloads add the account id, billing, renewals in the "
+               "window, a suggested play per driver and the second and third drivers.")
+    # Fits the page: the full list (ids, plays, drivers 2-3) is in the downloads.
+    st.dataframe(view, hide_index=True, width="stretch", column_order=[
+        "Name", "Segment", "CSM", "Renewal date", "ARR due", "P(renew)", "Expected ARR lost", "Driver 1"],
+        column_config={
+        "Name": st.column_config.TextColumn(width=165), "Segment": st.column_config.TextColumn(width=80),
+        "CSM": st.column_config.TextColumn(width=48),
+        "Renewal date": st.column_config.DateColumn(format="DD MMM YYYY", width=92),
+        "ARR due": usd(width=82),
+        "P(renew)": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent", width=100),
+        "Expected ARR lost": usd(width=118),
+        "Driver 1": st.column_config.TextColumn("Main driver", width=235,
+                                                help="The factor that raised the churn score most; the "
+                                                     "downloads add its suggested play.")})
     d = st.columns(2)
     d[0].download_button("At-risk list (XLSX)", data=lambda: export.to_xlsx_bytes({"At-risk accounts": view}),
                          file_name="at_risk_accounts.xlsx", on_click="ignore",
@@ -133,7 +150,19 @@ if done.empty:
         st.rerun()  # the next run's snapshot holds the new saved run
 else:
     st.altair_chart(charts_renewals.runs_chart(done), width="stretch")
-st.dataframe(fva, hide_index=True, width="stretch")
+if len(fva):
+    dollars = lambda v: f"${v:,.0f}" if v == v else "-"  # noqa: E731  (pending: no actual yet)
+    shown = fva.drop(columns=["id"]).assign(
+        actual=fva["actual"].map(dollars), error=fva["error"].map(dollars),
+        within_p10_p90=fva["within_p10_p90"].map(lambda v: "-" if v is None else "yes" if v else "no"))
+    st.dataframe(shown, hide_index=True, width="stretch", column_order=[
+        c for c in shown.columns if c != "pending"], column_config={
+        "as_of": st.column_config.DateColumn("Run as of", format="DD MMM YYYY"),
+        "window_end": st.column_config.DateColumn("Window end", format="DD MMM YYYY"),
+        "segment": "Segment", "arr_due": usd("ARR due"), "expected": usd("Expected"), "p10": usd("P10"),
+        "p90": usd("P90"), "actual": "Actual", "error": "Expected - actual", "within_p10_p90": "In P10-P90",
+        "status": st.column_config.TextColumn("Status", help="complete: every outcome known; partial: some "
+                                                              "contracts still pending; pending: none known yet.")})
 
 st.header("Top-down forecast")
 q_labels = {k: v["label"] for k, v in topdown.QUANTITIES.items()}
@@ -146,13 +175,20 @@ except ValueError as exc:
 methods = ["auto", *topdown.METHODS]
 method = st.radio("Method", methods, horizontal=True,
                   format_func=lambda m: f"best in backtest ({topdown.METHOD_LABELS[bt.best_method]})" if m == "auto"
-                  else topdown.METHOD_LABELS[m])
-used = bt.best_method if method == "auto" else method
+                  else topdown.METHOD_LABELS[m][:1].upper() + topdown.METHOD_LABELS[m][1:])
 st.caption(bt.explanation)
-result = ui.cached(topdown.forecast_quantity, quantity, segment, horizon, used)
+# The band is widened by the backtest's factor for this method (bt.choice), as the explanation above says.
+result = ui.cached(topdown.forecast_quantity, quantity, segment, horizon, *bt.choice(method))
 chart = charts_forecast.forecast_chart(result, quantity)
 st.altair_chart(chart, width="stretch")
 st.caption(result.note)
 ui.downloads(chart, charts_forecast.forecast_frame(result), f"forecast_{quantity}")
 with st.expander("Backtest"):
-    st.dataframe(charts_forecast.backtest_table(bt), hide_index=True, width="stretch")
+    money = topdown.QUANTITIES[quantity].get("money", True)
+    st.dataframe(charts_forecast.backtest_table(bt), hide_index=True, width="stretch", column_config={
+        "method": "Method", "months ahead": "Months ahead", "points": "Backtest points",
+        "MAE": usd("Mean absolute error") if money else st.column_config.NumberColumn(
+            "Mean absolute error", format="%,.1f"),
+        "MAPE %": st.column_config.NumberColumn("Mean absolute % error", format="%.1f%%"),
+        f"coverage of {topdown.INTERVAL:.0%} interval %": st.column_config.NumberColumn(
+            f"Raw {topdown.INTERVAL:.0%} interval held the actual", format="%.0f%%")})

@@ -31,8 +31,14 @@ ui.downloads(chart, steps, "arr_bridge_waterfall")
 with st.expander("Bridge definitions and the monthly table"):
     for key in ("arr", "arr_bridge", "new", "reactivation", "expansion", "contraction", "churn"):
         st.markdown(f"- {metrics.DEFINITIONS[key]}")
+    usd = {c: st.column_config.NumberColumn(c.replace("_", " ").replace("arr", "ARR").capitalize()
+                                            .replace("arr", "ARR"), format="dollar", step=1)
+           for c in ("start_arr", "new", "expansion", "reactivation", "contraction", "churn", "end_arr")}
+    logos = {c: st.column_config.NumberColumn(c.replace("_", " ").capitalize().replace("logos", "accounts"),
+                                              format="%,d")
+             for c in ("start_logos", "new_logos", "reactivated_logos", "churned_logos", "end_logos")}
     st.dataframe(bridge, hide_index=True, width="stretch",
-                 column_config={"month": st.column_config.DateColumn("month", format="YYYY-MM")})
+                 column_config={"month": st.column_config.DateColumn("Month", format="MMM YYYY"), **usd, **logos})
     ui.downloads(None, bridge, "arr_bridge_monthly")
 
 st.subheader("Trends")

@@ -67,10 +67,12 @@ def _field(where, spec: sc.FieldSpec, seg: str, value, key: str):
         lo, hi, step = (float(x) for x in spec.slider)
         v = float(value)
         return where.slider(label, min(lo, v), max(hi, v), v, step, key=key, help=spec.help,
-                            format="$%d" if spec.kind == "money" else "%g")
-    return where.number_input(label, min_value=float(spec.lo), value=float(value),
-                              step=1000.0 if spec.kind == "money" else 1.0, key=key, help=spec.help,
-                              format="%.0f")
+                            format="$%,d" if spec.kind == "money" else "%g")
+    v = where.number_input(label, min_value=float(spec.lo), value=float(value),
+                           step=1000.0 if spec.kind == "money" else 1.0, key=key, help=spec.help, format="%.0f")
+    if spec.kind == "money":
+        where.caption(f"${v:,.0f}")  # the input itself cannot show thousands separators
+    return v
 
 
 def _inputs(s: sc.Scenario) -> sc.Scenario:
@@ -85,10 +87,26 @@ def _inputs(s: sc.Scenario) -> sc.Scenario:
                            key=k("target"), help="The budget you aim for: 12 x monthly CS cost / ARR.")
     s = sc.Scenario(s.name, (start or s.start_month).replace(day=1), int(months), float(target), s.segments,
                     s.notes)
-    tabs = st.tabs(["Start", "Demand", "Coverage", "People", "Cost"])
     segs = list(s.segments)
-    cols = {g: t.columns(len(segs)) for g, t in zip(["start", "demand", "coverage", "people", "cost"], tabs)}
+    # An empty tech-touch segment (no accounts, ARR, CSMs or new customers) stays in the plan but off screen
+    # until asked for: a column of zeros on every tab is noise.
+    empty_tt = [i for i, g in enumerate(segs) if g.tech_touch and not (g.start.accounts or g.start.arr or g.start.csms)
+                and not sum(sc.new_per_month(g, s.start_month, 12))]
+    if empty_tt or st.session_state.get(k("tt")):
+        add_tt = st.toggle("Add a tech-touch segment", key=k("tt"),
+                           help="Accounts served by pooled CSMs (no named CSM). It starts empty because the "
+                                "store has none; switch on to plan one.")
+        if not add_tt:
+            st.caption("Tech touch: no accounts yet; switch on to plan a pooled (tech-touch) segment.")
+        else:
+            empty_tt = []
+    visible = [i for i in range(len(segs)) if i not in empty_tt]
+    tabs = st.tabs(["Start", "Demand", "Coverage", "People", "Cost"])
+    cols = {g: dict(zip(visible, t.columns(len(visible)))) for g, t in
+            zip(["start", "demand", "coverage", "people", "cost"], tabs)}
     for i, g in enumerate(segs):
+        if i not in visible:
+            continue  # kept as it is
         name = g.name
         c = cols["start"][i]
         c.markdown(f"**{name}**" + (" (tech touch: pooled CSMs)" if g.tech_touch else ""))
@@ -96,6 +114,7 @@ def _inputs(s: sc.Scenario) -> sc.Scenario:
                              format="%.0f", key=k(name, "acc"), help=sc.FIELD[("start", "accounts")].help)
         arr = c.number_input(f"ARR now ({name})", 0.0, value=float(g.start.arr or 0), step=10_000.0, format="%.0f",
                              key=k(name, "arr"), help=sc.FIELD[("start", "arr")].help)
+        c.caption(f"${arr:,.0f} ARR")
         csms = c.number_input(f"CSMs now ({name})", 0, value=int(g.start.csms or 0), step=1, key=k(name, "csms"),
                               help=sc.FIELD[("start", "csms")].help)
         start_v = sc.Start(float(acc), float(arr), int(csms))
@@ -150,6 +169,14 @@ def _inputs(s: sc.Scenario) -> sc.Scenario:
     return sc.Scenario(s.name, s.start_month, s.months, s.target_pct_arr, tuple(segs), s.notes)
 
 
+def _hidden_tt(s: sc.Scenario) -> bool:
+    """True when the tech-touch segment is empty and its toggle is off (so it is not shown)."""
+    key = "pl{}_tt".format(st.session_state.get(GEN, 0))
+    return not st.session_state.get(key) and any(
+        g.tech_touch and not (g.start.accounts or g.start.arr or g.start.csms)
+        and not sum(sc.new_per_month(g, s.start_month, 12)) for g in s.segments)
+
+
 @st.fragment
 def planner() -> None:
     try:
@@ -171,6 +198,10 @@ def planner() -> None:
     pct = h["cost_pct_arr"]
     c[3].metric("Cost as % of ARR", pct.text, help=pct.explanation, delta_color="inverse",
                 delta=None if pct.value != pct.value else f"{pct.value - s.target_pct_arr:+.1f} pts vs target")
+    if band.low and band.high:
+        c[3].caption(f"Public band {band.low.pct_arr:g}-{band.high.pct_arr:g}% of ARR ({band.low.source}, "
+                     f"{band.low.year})" + (f"; median {band.median.pct_arr:g}% ({band.median.source})"
+                                            if band.median else "") + ".")
     with st.expander("How these numbers were computed", icon=":material/calculate:"):
         for x in h.values():
             st.markdown(f"**{x.label}: {x.text}.** {x.explanation}")
@@ -180,23 +211,21 @@ def planner() -> None:
                        format="%.1f%%", key="pl_affordable",
                        help="Affordable CSMs at the end of the plan's first year if CS spend is this % of ARR.")
     aff = model.affordable(result, budget)
-    st.dataframe(aff, hide_index=True, width="stretch", column_config={
-        "segment": "Segment", "month": st.column_config.DateColumn("Month", format="MMM YYYY"),
-        "arr": st.column_config.NumberColumn("ARR", format="dollar"),
-        "accounts": st.column_config.NumberColumn("Accounts", format="%.0f"),
-        "budget_per_month": st.column_config.NumberColumn("Budget / month", format="dollar",
-                                                          help="Budget % x ARR / 12."),
-        "affordable_headcount": st.column_config.NumberColumn(
-            "Affordable CSMs", help="Largest whole n: n x (cost + tooling) / 12 + ceil(n / span) x manager cost "
-                                    "/ 12 <= budget per month."),
-        "planned_headcount": "Planned CSMs", "required_fte": st.column_config.NumberColumn("Required FTE",
-                                                                                           format="%.1f"),
-        "accounts_per_csm": st.column_config.NumberColumn("Accounts per CSM", format="%.0f"),
-        "arr_per_csm": st.column_config.NumberColumn("ARR per CSM", format="dollar"),
-    })
+    hide = tuple(g.name for g in s.segments if g.tech_touch) if _hidden_tt(s) else ()
+    right = {c: st.column_config.TextColumn(alignment="right") for c in (
+        "ARR", "Accounts", "Planned CSMs", "Required FTE")}  # strings, so "-" can stand for "no base"
+    st.dataframe(planner_inputs.affordable_display(aff, hide), hide_index=True, width="stretch", column_config={
+        **right, "Budget / month": st.column_config.TextColumn(help="Budget % x ARR / 12.", alignment="right"),
+        "Affordable CSMs": st.column_config.TextColumn(
+            help="Largest whole n: n x (cost + tooling) / 12 + ceil(n / span) x manager cost / 12 <= budget "
+                 "per month.", alignment="right"),
+        "Accounts per CSM": st.column_config.TextColumn(help="Accounts / affordable CSMs ('-': none affordable).",
+                                                        alignment="right"),
+        "ARR per CSM": st.column_config.TextColumn(help="ARR / affordable CSMs ('-': none affordable).",
+                                                   alignment="right")})
 
     st.subheader("Charts")
-    seg_opt = ["All segments", *[g.name for g in s.segments]]
+    seg_opt = ["All segments", *[g.name for g in s.segments if g.name not in hide]]
     seg = st.selectbox("Segment for the FTE chart", seg_opt, key="pl_chart_seg")
     fte = charts_planning.fte_chart(result.detail, None if seg == "All segments" else seg)
     st.altair_chart(fte, width="stretch")
@@ -209,7 +238,17 @@ def planner() -> None:
     ui.downloads(cost, result.totals, "planner_cost")
 
     with st.expander("Monthly plan by segment (the CLI's table)"):
-        st.dataframe(result.detail, hide_index=True, width="stretch")
+        usd = lambda label: st.column_config.NumberColumn(label, format="dollar", step=1)  # noqa: E731
+        st.dataframe(result.detail, hide_index=True, width="stretch", column_config={
+            "month": st.column_config.DateColumn("Month", format="MMM YYYY"), "segment": "Segment",
+            "accounts": st.column_config.NumberColumn("Accounts", format="%,.0f"), "arr": usd("ARR"),
+            "required_fte": st.column_config.NumberColumn("Required FTE", format="%.1f"),
+            "available_fte": st.column_config.NumberColumn("Available FTE", format="%.1f"),
+            "headcount": "Headcount", "hires": "Hires", "reqs_to_open": "Reqs to open", "cost": usd("Cost"),
+            "cost_pct_arr": st.column_config.NumberColumn("Cost % of ARR", format="%.1f%%"),
+            "new_accounts": st.column_config.NumberColumn("New accounts", format="%.1f"), "leavers": "Leavers",
+            "ramping": "Ramping", "managers": "Managers",
+            "coverage_gap": st.column_config.NumberColumn("Coverage gap (FTE)", format="%.1f")})
 
     st.subheader("Share and export")
     tok = sc.encode_url(s)

@@ -129,7 +129,7 @@ def test_cohorts_heatmap_and_root_by_proximate_table(app_server, page):
     headers = grid.locator('[role="columnheader"]')
     headers.first.wait_for(state="attached", timeout=30_000)
     cols = [h.strip() for h in headers.all_inner_texts()]
-    assert cols[0] == "root_reason" and len(cols) >= 3, cols
+    assert cols[0] == "Root cause" and len(cols) >= 3, cols
     cells = [c.strip() for c in grid.locator('[role="gridcell"]').all_inner_texts()]
     assert "Total" in cells or len(cells) > len(cols), cells[:20]
     # The sample company records root causes such as product fit; every money cell is a number.
