@@ -10,7 +10,7 @@ import csv
 import hashlib
 import io
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from app import store
-from app.schema import DATE, INT, KINDS, MRR, NUMBER, OUTCOMES, STR, Kind, normalize_name, safe_identifier
+from app.schema import DATE, INT, KINDS, MRR, NUMBER, OUTCOMES, STR, normalize_name, safe_identifier
 
 MAX_PROBLEMS_SHOWN = 200
 IGNORE = ""  # mapping target meaning "do not import this column"

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field

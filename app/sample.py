@@ -308,7 +308,7 @@ class _Sim:
             parts = [v for key, v in drivers.items() if not key.startswith("_")]
             z_drivers = np.sum(parts, axis=0) + rng.normal(0, CHURN_NOISE, n)
             rand_u = rng.random(n)
-            days = rng.integers(1, 29, size=n)
+            rng.integers(1, 29, size=n)  # unused draw, kept so the seeded stream (the calibrated sample) is unchanged
 
             # monthly-billed lines: a cancellation hazard every month after the first
             cand = np.flatnonzero(act & self.monthly & (tenure >= 1))

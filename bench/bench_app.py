@@ -39,7 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import Context, Result, fmt_s, load, machine, section  # noqa: E402
+from bench.common import Context, Result, load, machine, section  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -94,8 +94,10 @@ class Server:
 
 
 @contextlib.contextmanager
-def serve(script: Path, db: Path | None, log_path: Path, cwd: Path = ROOT):
-    """`streamlit run script` on a free port (the pattern of tests/conftest.py running_app); yields a Server."""
+def serve(script: Path, db: Path | None, log_path: Path, cwd: Path = ROOT, extra_args: tuple[str, ...] = ()):
+    """`streamlit run script` on a free port over the store db (plus extra server options); yields a Server.
+
+    The browser tests start the app with this too (tests/conftest.py running_app)."""
     port = _free_port()
     env = {**os.environ}
     if db is not None:
@@ -105,7 +107,7 @@ def serve(script: Path, db: Path | None, log_path: Path, cwd: Path = ROOT):
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
+         "--server.fileWatcherType", "none", *extra_args],
         cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
     srv = Server(proc, f"http://127.0.0.1:{port}", t0)
     try:

@@ -231,9 +231,9 @@ if __name__ == "__main__":  # quick manual run: python -m bench.browser_timings 
 
     from playwright.sync_api import sync_playwright
 
-    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"]
+    from bench.bench_app import CHROMIUM_ARGS
+
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=args)
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
         print(json.dumps(measure(sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8501", b), indent=2))
         b.close()

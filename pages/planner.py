@@ -1,7 +1,6 @@
 """Capacity & budget planner: CSM headcount and CS budget (% of ARR) against projected new customers."""
 from __future__ import annotations
 
-import datetime as dt
 
 import streamlit as st
 

@@ -2,17 +2,15 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 READY = '[data-testid="stApp"][data-test-script-state="notRunning"]'
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def page_paths() -> list[str]:
     """URL paths of every page in the navigation ('' = Home), read from streamlit_app.py."""
-    src = (ROOT / "streamlit_app.py").read_text()
-    names = re.findall(r'st\.Page\("pages/(\w+)\.py"', src)
-    return ["" if n == "home" else n for n in names]
+    from bench.bench_app import app_pages
+
+    return [path for path, _title in app_pages()]
 
 
 def wait_ready(page, text: str | None = None, timeout: int = 90_000) -> None:

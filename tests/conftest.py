@@ -3,13 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pandas as pd
@@ -64,42 +58,13 @@ def sample_copy(sample_db: Path, tmp_path: Path) -> Path:
     return dst
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def running_app(db: Path, log_path: Path, *extra_args: str):
-    """`streamlit run` on a free port over the store db (plus extra server options); yields the base URL."""
-    port = free_port()
-    env = {**os.environ, "CS_DB": str(db)}
-    log = open(log_path, "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-         *extra_args],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                if urllib.request.urlopen(url + "/_stcore/health", timeout=2).status == 200:
-                    break
-            except OSError:
-                if time.time() > deadline or proc.poll() is not None:
-                    raise RuntimeError(f"streamlit did not start; see {log_path}")
-                time.sleep(0.3)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    """`streamlit run streamlit_app.py` on a free port over the store db (plus extra server options); yields the URL."""
+    from bench.bench_app import serve
+
+    with serve(ROOT / "streamlit_app.py", db, log_path, extra_args=tuple(extra_args)) as server:
+        yield server.url
 
 
 @pytest.fixture(scope="session")
@@ -112,8 +77,7 @@ def app_server(sample_db: Path, tmp_path_factory: pytest.TempPathFactory):
         yield {"url": url, "db": db}
 
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
+from bench.bench_app import CHROMIUM_ARGS  # noqa: E402  (one list of Chromium flags for tests and benchmarks)
 
 
 @pytest.fixture(scope="session")

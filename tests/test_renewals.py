@@ -1,7 +1,6 @@
 """Renewal forecast: streams, simulation, at-risk list, contracts due, CLI table, saved runs."""
 from __future__ import annotations
 
-import datetime as dt
 
 import numpy as np
 import pandas as pd
