@@ -3,6 +3,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from app import store, ui
+
 st.set_page_config(page_title="Customer Success planner", page_icon=str(Path(__file__).parent / "app" / "icon.png"), layout="wide")
 
 PAGES = {
@@ -25,4 +27,9 @@ PAGES = {
     ],
 }
 
-st.navigation(PAGES).run()
+try:
+    st.navigation(PAGES).run()
+except store.StoreError as exc:  # another process held the store for over a minute
+    st.error(str(exc))
+finally:
+    ui.release()  # the store file is free between runs: `python -m app load` from cron can write

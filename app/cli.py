@@ -17,8 +17,12 @@ from app import importer, store
 from app.schema import KINDS
 
 
+# A cron job waits this long for the app to finish a page run that holds the store.
+CLI_WAIT_SECONDS = 120.0
+
+
 def _open(args: argparse.Namespace) -> store.Cursor:
-    return store.connect(args.db).cursor()
+    return store.connect(args.db, wait_seconds=CLI_WAIT_SECONDS)
 
 
 def _emit(df: pd.DataFrame, fmt: str, out: str | None = None) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,19 +61,31 @@ def db_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     return Path(env) if env else DEFAULT_DB
 
 
-def connect(path: str | os.PathLike[str] | None = None, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the store (creating the schema). Extensions never download at run time."""
+def connect(path: str | os.PathLike[str] | None = None, read_only: bool = False, wait_seconds: float = 0.0,
+            ensure: bool = True) -> duckdb.DuckDBPyConnection:
+    """Open the store (creating the schema unless ensure is False). Extensions never download at run time.
+
+    DuckDB lets one process write a file at a time: while another process holds it
+    (a cron load, or the app in the middle of a page run) this retries for up to
+    wait_seconds before giving up with a StoreError.
+    """
     p = db_path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        con = duckdb.connect(
-            str(p),
-            read_only=read_only,
-            config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
-        )
-    except duckdb.IOException as exc:
-        raise StoreError(f"cannot open the store {p}: {exc}. Is another process (the app?) using it?") from exc
-    if not read_only:
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            con = duckdb.connect(
+                str(p),
+                read_only=read_only,
+                config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
+            )
+            break
+        except duckdb.IOException as exc:
+            if time.monotonic() >= deadline:
+                raise StoreError(f"cannot open the store {p}: another process is using it ({exc}). "
+                                 "Try again in a moment.") from exc
+            time.sleep(0.2)
+    if ensure and not read_only:
         ensure_schema(con)
     return con
 

@@ -7,6 +7,8 @@ parameters plus the data version.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -60,12 +62,15 @@ SEGMENT_KEY = "segment_filter"  # non-widget key: survives page switches
 ALL = "All segments"
 
 
-@st.cache_resource(max_entries=4)
-def _connection(path: str):
-    return store.connect(path)
+# How long a page waits for the store while another process (a cron load) writes it.
+STORE_WAIT_SECONDS = 60.0
 
-
-_RUN_CURSOR = "_run_cursor"  # non-widget session key: (run marker, cursor)
+_RUN = "_run_store"  # non-widget session key: (run marker, connection, [write cursors])
+_schema_ready: set[str] = set()
+# DuckDB shares one database instance among a process's connections to a file and
+# tears it down with the last one; an open racing that teardown fails ("already
+# attached"), so sessions open and close their connections one at a time.
+_OPEN_CLOSE = threading.Lock()
 
 
 def _run_marker() -> object | None:
@@ -79,30 +84,63 @@ def _run_marker() -> object | None:
 
 
 def cursor() -> store.Cursor:
-    """This run's read cursor: one snapshot of the store for the whole script run.
+    """This run's read connection: one snapshot of the store for the whole script run.
 
     So a page never mixes data from before and after an import that commits while
-    it renders. A cursor per run (DuckDB rejects one connection shared by busy
-    threads) with an open read transaction; the previous run's cursor is closed.
+    it renders. Each run opens its own connection (DuckDB rejects one connection
+    shared by busy threads; the open costs ~20 ms) with an open read transaction,
+    and release() closes it when the run ends, so between runs the file is free
+    for `python -m app load` from cron.
     """
     marker = _run_marker()
-    held = st.session_state.get(_RUN_CURSOR)
+    held = st.session_state.get(_RUN)
     if held is not None and marker is not None and held[0] is marker:
         return held[1]
-    if held is not None:
-        try:
-            held[1].close()
-        except Exception:  # already closed with its connection
-            pass
-    cur = _connection(str(store.db_path())).cursor()
-    cur.execute("BEGIN TRANSACTION")
-    st.session_state[_RUN_CURSOR] = (marker, cur)
-    return cur
+    release()
+    path = str(store.db_path())
+    with _OPEN_CLOSE:
+        con = store.connect(path, wait_seconds=STORE_WAIT_SECONDS, ensure=path not in _schema_ready)
+    _schema_ready.add(path)
+    con.execute("BEGIN TRANSACTION")
+    st.session_state[_RUN] = (marker, con, [])
+    return con
 
 
 def write_cursor() -> store.Cursor:
-    """A fresh cursor for imports and saves (they open their own transaction)."""
-    return _connection(str(store.db_path())).cursor()
+    """A cursor for imports and saves (they open their own transaction); closed with the run."""
+    con = cursor()
+    cur = con.cursor()
+    st.session_state[_RUN][2].append(cur)
+    return cur
+
+
+def release() -> None:
+    """Close this run's connection and cursors (called when a run or a fragment rerun ends)."""
+    held = st.session_state.get(_RUN)
+    if held is None:
+        return
+    del st.session_state[_RUN]
+    with _OPEN_CLOSE:
+        for c in [*held[2], held[1]]:
+            try:
+                c.close()
+            except Exception:  # already closed
+                pass
+
+
+def fragment(fn: Callable[..., T]) -> Callable[..., T]:
+    """st.fragment whose own reruns release the store too (they do not pass through streamlit_app.py)."""
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            ctx = get_script_run_ctx()
+            if ctx is not None and getattr(ctx, "fragment_ids_this_run", None):
+                release()
+
+    return st.fragment(run)
 
 
 def data_version() -> str:

@@ -20,8 +20,12 @@ c[1].metric("Accounts with ARR", f"{s.active_accounts:,}",
 c[2].metric("ARR", f"${s.arr:,.0f}",
             help="Sum over accounts of 12 x MRR (or ARR) of the line items active on the as-of month's last day.")
 last_ok = s.imports[s.imports["outcome"] == "ok"].head(1)
-c[3].metric("Last import", last_ok["imported_at"].iloc[0].strftime("%d %b %Y %H:%M") if len(last_ok) else "never",
-            help=f"File: {last_ok['file_name'].iloc[0]}" if len(last_ok) else None)
+c[3].metric("Last import", last_ok["imported_at"].iloc[0].strftime("%d %b %Y") if len(last_ok) else "never",
+            help="The newest import that succeeded (Data page or `python -m app load`).")
+if len(last_ok):
+    r = last_ok.iloc[0]
+    st.caption(f"Last import: {r['file_name']} into {r['kind']} ({r['rows']:,} row{'' if r['rows'] == 1 else 's'}, {r['mode']}) "
+               f"at {r['imported_at']:%d %b %Y %H:%M}.")
 
 st.subheader("What is loaded")
 st.dataframe(

@@ -176,7 +176,7 @@ def _hidden_tt(s: sc.Scenario) -> bool:
         and not sum(sc.new_per_month(g, s.start_month, 12)) for g in s.segments)
 
 
-@st.fragment
+@ui.fragment
 def planner() -> None:
     try:
         s = sc.load_scenario(st.session_state[SCEN])

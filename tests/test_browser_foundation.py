@@ -85,3 +85,27 @@ def test_upload_over_the_size_limit_is_refused_and_nothing_changes(sample_db, tm
         page.goto(url)
         wait_ready(page, "What is loaded")
         assert metric_value(page, "Accounts with ARR") == before
+
+
+def test_cron_load_while_the_app_is_running_then_pages_show_it(sample_db, tmp_path, page):
+    """Journey 2, step 3: `python -m app load` from cron works while the app serves users."""
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, running_app
+
+    db = tmp_path / "app.duckdb"
+    shutil.copy(sample_db, db)
+    new = tmp_path / "new_accounts.csv"
+    new.write_text("Account ID,Company Name,Tier\nCRON-1,Cron Corp,SMB\n")
+    with running_app(db, tmp_path / "st.log") as url:
+        page.goto(url)
+        wait_ready(page, "What is loaded")
+        r = subprocess.run([sys.executable, "-m", "app", "load", "accounts", str(new), "--mode", "append",
+                            "--db", str(db)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        page.goto(url)
+        wait_ready(page, "What is loaded")
+        assert "Last import: new_accounts.csv into accounts (1 row, append)" in page.inner_text("body")
+        no_exception(page)

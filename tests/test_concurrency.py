@@ -66,12 +66,20 @@ async def do_import(browser, base: str, csv_path) -> None:
     else:
         raise AssertionError(f"the kind was not chosen: {shown!r}")
     await page.locator(READY).wait_for()
-    await page.locator('input[type="file"]').set_input_files(str(csv_path))
-    try:
-        await page.get_by_text("Ready to import").wait_for(timeout=240_000)
-    except Exception:
+    # Under load a rerun may still be re-drawing the uploader when the file is set: set it
+    # again until the validation report says the file is ready.
+    ready = page.get_by_text("Ready to import")
+    for _ in range(8):
+        await page.locator(READY).wait_for(timeout=240_000)
+        await page.locator('input[type="file"]').set_input_files(str(csv_path))
+        try:
+            await ready.wait_for(timeout=30_000)
+            break
+        except Exception:
+            continue
+    else:
         await page.screenshot(path=str(csv_path.parent / "import_failed.png"), full_page=True)
-        raise
+        raise AssertionError("the upload never reached 'Ready to import'")
     await page.get_by_role("button", name="Import").click()
     await page.get_by_text(re.compile(r"Imported [\d,]+ rows into subscriptions")).wait_for(timeout=180_000)
     await ctx.close()
