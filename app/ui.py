@@ -10,6 +10,7 @@ import datetime as dt
 import functools
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import altair as alt
@@ -65,7 +66,17 @@ ALL = "All segments"
 # How long a page waits for the store while another process (a cron load) writes it.
 STORE_WAIT_SECONDS = 60.0
 
-_RUN = "_run_store"  # non-widget session key: (run marker, connection, [write cursors])
+_RUN = "_run_store"  # non-widget session key holding this run's _Run
+
+
+@dataclass
+class _Run:
+    """The store as one script run sees it."""
+
+    marker: object | None  # identifies the run (see _run_marker)
+    con: store.Cursor  # read connection with an open transaction: one snapshot
+    writers: list[store.Cursor] = field(default_factory=list)  # cursors for imports and saves
+    version: str | None = None  # data version of the snapshot, read once
 _schema_ready: set[str] = set()
 # DuckDB shares one database instance among a process's connections to a file and
 # tears it down with the last one; an open racing that teardown fails ("already
@@ -94,23 +105,22 @@ def cursor() -> store.Cursor:
     """
     marker = _run_marker()
     held = st.session_state.get(_RUN)
-    if held is not None and marker is not None and held[0] is marker:
-        return held[1]
+    if held is not None and marker is not None and held.marker is marker:
+        return held.con
     release()
     path = str(store.db_path())
     with _OPEN_CLOSE:
         con = store.connect(path, wait_seconds=STORE_WAIT_SECONDS, ensure=path not in _schema_ready)
     _schema_ready.add(path)
     con.execute("BEGIN TRANSACTION")
-    st.session_state[_RUN] = (marker, con, [])
+    st.session_state[_RUN] = _Run(marker, con)
     return con
 
 
 def write_cursor() -> store.Cursor:
     """A cursor for imports and saves (they open their own transaction); closed with the run."""
-    con = cursor()
-    cur = con.cursor()
-    st.session_state[_RUN][2].append(cur)
+    cur = cursor().cursor()
+    st.session_state[_RUN].writers.append(cur)
     return cur
 
 
@@ -121,7 +131,7 @@ def release() -> None:
         return
     del st.session_state[_RUN]
     with _OPEN_CLOSE:
-        for c in [*held[2], held[1]]:
+        for c in [*held.writers, held.con]:
             try:
                 c.close()
             except Exception:  # already closed
@@ -144,7 +154,12 @@ def fragment(fn: Callable[..., T]) -> Callable[..., T]:
 
 
 def data_version() -> str:
-    return store.data_version(cursor())
+    """The store's data version as this run's snapshot sees it (read once per run)."""
+    con = cursor()
+    run = st.session_state[_RUN]
+    if run.version is None:
+        run.version = store.data_version(con)
+    return run.version
 
 
 @st.cache_data(ttl=3600, max_entries=256, show_spinner=False)
