@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -77,6 +78,8 @@ class _Run:
     con: store.Cursor  # read connection with an open transaction: one snapshot
     writers: list[store.Cursor] = field(default_factory=list)  # cursors for imports and saves
     version: str | None = None  # data version of the snapshot, read once
+
+
 _schema_ready: set[str] = set()
 # DuckDB shares one database instance among a process's connections to a file and
 # tears it down with the last one; an open racing that teardown fails ("already
@@ -109,8 +112,16 @@ def cursor() -> store.Cursor:
         return held.con
     release()
     path = str(store.db_path())
-    with _OPEN_CLOSE:
-        con = store.connect(path, wait_seconds=STORE_WAIT_SECONDS, ensure=path not in _schema_ready)
+    deadline = time.monotonic() + STORE_WAIT_SECONDS
+    while True:  # wait for another process (a cron load) without holding up this one's other sessions
+        try:
+            with _OPEN_CLOSE:
+                con = store.connect(path, ensure=path not in _schema_ready)
+            break
+        except store.StoreError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.25)
     _schema_ready.add(path)
     con.execute("BEGIN TRANSACTION")
     st.session_state[_RUN] = _Run(marker, con)
