@@ -86,29 +86,24 @@ DEFINITIONS: dict[str, str] = {
 
 # ---------------------------------------------------------------- helpers
 
-def _filters(segment: str | None = None, region: str | None = None,
-             csm_id: str | None = None) -> tuple[str, dict[str, Any]]:
-    """A predicate on account_id for the current account attributes, and its bound parameters.
+# The account filter of every metric: a fixed predicate whose values are always
+# bound (NULL = no filter on that attribute), so no SQL is ever built from a filter.
+ACCOUNT_FILTER = ("account_id IN (SELECT account_id FROM accounts WHERE ($segment IS NULL OR segment = $segment) "
+                  "AND ($region IS NULL OR region = $region) AND ($csm_id IS NULL OR csm_id = $csm_id))")
 
-    The column names come from this fixed list, never from the caller; values are bound.
-    """
-    conds, params = [], {}
-    for col, value in (("segment", segment), ("region", region), ("csm_id", csm_id)):
-        if value is not None:
-            conds.append(f"{col} = ${col}")
-            params[col] = value
-    if not conds:
-        return "TRUE", params
-    return f"account_id IN (SELECT account_id FROM accounts WHERE {' AND '.join(conds)})", params
+
+def _filters(segment: str | None = None, region: str | None = None,
+             csm_id: str | None = None) -> dict[str, Any]:
+    """Bound values for ACCOUNT_FILTER (the account's current segment, region and CSM)."""
+    return {"segment": segment, "region": region, "csm_id": csm_id}
 
 
 def _asof_month(cur: store.Cursor) -> pd.Timestamp:
     return pd.Timestamp(store.as_of(cur).replace(day=1))
 
 
-def _month_index(col: str) -> str:
-    """Months since year 0 as an integer: joins 'k months later' on integers (plain EXTRACT)."""
-    return f"(EXTRACT(YEAR FROM {col}) * 12 + EXTRACT(MONTH FROM {col}) - 1)"
+# Months since year 0 as an integer: joins 'k months later' on integers (plain EXTRACT).
+MONTH_INDEX = "(EXTRACT(YEAR FROM month) * 12 + EXTRACT(MONTH FROM month) - 1)"
 
 
 def _add_months(ts: pd.Timestamp, n: int) -> pd.Timestamp:
@@ -137,13 +132,13 @@ def arr_bridge(cur: store.Cursor, segment: str | None = None, region: str | None
     Columns BRIDGE_COLUMNS; month is the first day of the month (the figures are month-end ARR).
     Months where nothing is active are zero rows, so end of month m = start of month m + 1.
     """
-    where, params = _filters(segment, region, csm_id)
+    params = _filters(segment, region, csm_id)
     # Flows come from the non-flat account-months only (~20x fewer rows than the book);
     # month-end totals from arr_monthly. Start = the previous month's end.
     df = store.query_df(cur, f"""
         WITH ev AS (
             SELECT month, prev_arr, arr, category FROM arr_bridge_account
-            WHERE category <> 'flat' AND {where}
+            WHERE category <> 'flat' AND {ACCOUNT_FILTER}
         ),
         flows AS (
             SELECT month,
@@ -157,7 +152,7 @@ def arr_bridge(cur: store.Cursor, segment: str | None = None, region: str | None
                    count(CASE WHEN category = 'churn' THEN 1 END) AS churned_logos
             FROM ev GROUP BY month
         ),
-        ends AS (SELECT month, sum(arr) AS end_arr, count(*) AS end_logos FROM arr_monthly WHERE {where}
+        ends AS (SELECT month, sum(arr) AS end_arr, count(*) AS end_logos FROM arr_monthly WHERE {ACCOUNT_FILTER}
                  GROUP BY month)
         SELECT coalesce(f.month, e.month) AS month,
                coalesce(f.new, 0) AS new, coalesce(f.expansion, 0) AS expansion,
@@ -243,7 +238,7 @@ def bridge_steps(bridge: pd.DataFrame, period: str, freq: str = "quarter") -> pd
 
 # ---------------------------------------------------------------- GRR / NRR / logo retention
 
-def _retention(cur: store.Cursor, window_months: int, where: str, params: dict[str, Any],
+def _retention(cur: store.Cursor, window_months: int, params: dict[str, Any],
                end_months: list[pd.Timestamp] | None = None) -> pd.DataFrame:
     """Cohort-based retention at each month end m over the accounts with ARR at m - window.
 
@@ -262,8 +257,8 @@ def _retention(cur: store.Cursor, window_months: int, where: str, params: dict[s
     p = {**params, "w": int(window_months), "asof_mi": asof_m.year * 12 + asof_m.month - 1}
     df = store.query_df(cur, f"""
         WITH RECURSIVE ev AS (
-            SELECT account_id, {_month_index('month')} AS mi, arr
-            FROM arr_bridge_account WHERE category <> 'flat' AND {where}
+            SELECT account_id, {MONTH_INDEX} AS mi, arr
+            FROM arr_bridge_account WHERE category <> 'flat' AND {ACCOUNT_FILTER}
         ),
         spells AS (
             SELECT account_id, mi AS a, arr,
@@ -325,29 +320,28 @@ def retention_series(cur: store.Cursor, window_months: int = 12, segment: str | 
     One row per month m whose window start m - window_months has accounts with ARR, up to the
     as-of month. Bases: start_arr / start_logos at m - window_months.
     """
-    where, params = _filters(segment, region, csm_id)
-    return _retention(cur, window_months, where, params)
+    params = _filters(segment, region, csm_id)
+    return _retention(cur, window_months, params)
 
 
 # ---------------------------------------------------------------- renewal rates
 
-def _renewal_sql(where: str, period_expr: str) -> str:
-    # Imported contracts may carry an outcome without renewed_arr: churned -> 0, otherwise the ARR due.
-    return f"""
-        WITH r AS (
-            SELECT end_date, arr, outcome,
-                   coalesce(renewed_arr, CASE WHEN outcome = 'churned' THEN 0 ELSE arr END) AS renewed
-            FROM renewals
-            WHERE outcome IS NOT NULL AND {where}
-        )
-        SELECT {period_expr} AS period,
-               count(*) AS contracts_due,
-               count(CASE WHEN outcome <> 'churned' THEN 1 END) AS renewed_count,
-               sum(arr) AS arr_due,
-               sum(least(renewed, arr)) AS renewed_arr_gross,
-               sum(renewed) AS renewed_arr_net
-        FROM r GROUP BY 1 ORDER BY 1
-    """
+# Imported contracts may carry an outcome without renewed_arr: churned -> 0, otherwise the ARR due.
+_RENEWAL_SQL = f"""
+    WITH r AS (
+        SELECT end_date, arr, outcome,
+               coalesce(renewed_arr, CASE WHEN outcome = 'churned' THEN 0 ELSE arr END) AS renewed
+        FROM renewals
+        WHERE outcome IS NOT NULL AND {ACCOUNT_FILTER}
+    )
+    SELECT CAST(date_trunc($freq, end_date) AS DATE) AS period,
+           count(*) AS contracts_due,
+           count(CASE WHEN outcome <> 'churned' THEN 1 END) AS renewed_count,
+           sum(arr) AS arr_due,
+           sum(least(renewed, arr)) AS renewed_arr_gross,
+           sum(renewed) AS renewed_arr_net
+    FROM r GROUP BY 1 ORDER BY 1
+"""
 
 
 def _renewal_rates_frame(df: pd.DataFrame) -> pd.DataFrame:
@@ -369,28 +363,25 @@ def renewal_rates(cur: store.Cursor, freq: str = "quarter", segment: str | None 
     """
     if freq not in FREQS:
         raise ValueError(f"freq must be one of {FREQS}, not {freq!r}")
-    where, params = _filters(segment, region, csm_id)
-    df = store.query_df(cur, _renewal_sql(where, f"CAST(date_trunc('{freq}', end_date) AS DATE)"), params)
+    params = _filters(segment, region, csm_id)
+    df = store.query_df(cur, _RENEWAL_SQL, {**params, "freq": freq})
     df["period"] = pd.to_datetime(df["period"])
     return _renewal_rates_frame(df)[RENEWAL_COLUMNS]
 
 
-def _trailing_renewal(cur: store.Cursor, where: str, params: dict[str, Any],
+def _trailing_renewal(cur: store.Cursor, params: dict[str, Any],
                       ends: list[dt.date]) -> list[dict[str, Any]]:
     """Renewal over the contracts due in the 12 months up to each end date (known outcomes), one scan:
     by account (every contract due renewed), and gross / net by ARR over the contracts."""
-    p = dict(params)
-    windows = []
-    for k, end in enumerate(ends):
-        p[f"lo{k}"], p[f"hi{k}"] = (pd.Timestamp(end) - pd.DateOffset(months=12)).date(), end
-        windows.append(f"SELECT {k} AS k, CAST($lo{k} AS DATE) AS lo, CAST($hi{k} AS DATE) AS hi")
+    p = {**params, "ks": list(range(len(ends))), "his": list(ends),
+         "los": [(pd.Timestamp(end) - pd.DateOffset(months=12)).date() for end in ends]}
     rows = store.query_rows(cur, f"""
-        WITH w AS ({' UNION ALL '.join(windows)}),
+        WITH w AS (SELECT unnest($ks) AS k, CAST(unnest($los) AS DATE) AS lo, CAST(unnest($his) AS DATE) AS hi),
         r AS (
             SELECT w.k, account_id, arr, outcome,
                    coalesce(renewed_arr, CASE WHEN outcome = 'churned' THEN 0 ELSE arr END) AS renewed
             FROM renewals JOIN w ON end_date > w.lo AND end_date <= w.hi
-            WHERE outcome IS NOT NULL AND {where}
+            WHERE outcome IS NOT NULL AND {ACCOUNT_FILTER}
         ),
         per_account AS (
             SELECT k, account_id, count(CASE WHEN outcome = 'churned' THEN 1 END) AS churned,
@@ -455,24 +446,24 @@ def kpis(cur: store.Cursor, segment: str | None = None, region: str | None = Non
 
     Empty list when there is no ARR at all.
     """
-    where, params = _filters(segment, region, csm_id)
+    params = _filters(segment, region, csm_id)
     asof_m = _asof_month(cur)
     prior_m = _add_months(asof_m, -compare_months)
-    arr = store.query_df(cur, f"SELECT month, sum(arr) AS arr FROM arr_monthly WHERE {where} "
-                              "AND month IN ($a, $p) GROUP BY month",
+    arr = store.query_df(cur, "SELECT month, sum(arr) AS arr FROM arr_monthly WHERE " + ACCOUNT_FILTER +
+                         " AND month IN ($a, $p) GROUP BY month",
                          {**params, "a": asof_m.date(), "p": prior_m.date()})
-    if not store.query_rows(cur, f"SELECT count(*) FROM (SELECT 1 FROM arr_monthly WHERE {where} LIMIT 1) t",
-                            params)[0][0]:
+    if not store.query_rows(cur, "SELECT count(*) FROM (SELECT 1 FROM arr_monthly WHERE " + ACCOUNT_FILTER +
+                            " LIMIT 1) t", params)[0][0]:
         return []
     arr_by = {pd.Timestamp(m): float(v) for m, v in zip(arr["month"], arr["arr"])}
-    ret = _retention(cur, window_months, where, params, [asof_m, prior_m]).set_index("month")
+    ret = _retention(cur, window_months, params, [asof_m, prior_m]).set_index("month")
 
     def r(col: str, m: pd.Timestamp) -> float | None:
         return _none(ret[col].get(m)) if m in ret.index else None
 
     asof = store.as_of(cur)
     prior_end = (pd.Timestamp(asof) - pd.DateOffset(months=compare_months)).date()
-    ren_now, ren_prior = _trailing_renewal(cur, where, params, [asof, prior_end])
+    ren_now, ren_prior = _trailing_renewal(cur, params, [asof, prior_end])
     base = f"The change shown is against {compare_months} months earlier."
 
     def text(*parts: str) -> str:  # whole sentences: "A. B." (never "A.; b")
@@ -502,11 +493,11 @@ def segment_summary(cur: store.Cursor, window_months: int = 12) -> pd.DataFrame:
     asof_m = _asof_month(cur)
     rows = []
     for seg in segments(cur):
-        where, params = _filters(segment=seg)
-        n, arr = store.query_rows(cur, f"SELECT count(*), coalesce(sum(arr), 0) FROM arr_monthly "
-                                       f"WHERE {where} AND month = $a", {**params, "a": asof_m.date()})[0]
-        ret = _retention(cur, window_months, where, params, [asof_m])
-        ren = _trailing_renewal(cur, where, params, [asof])[0]
+        params = _filters(segment=seg)
+        n, arr = store.query_rows(cur, "SELECT count(*), coalesce(sum(arr), 0) FROM arr_monthly "
+                                       "WHERE " + ACCOUNT_FILTER + " AND month = $a", {**params, "a": asof_m.date()})[0]
+        ret = _retention(cur, window_months, params, [asof_m])
+        ren = _trailing_renewal(cur, params, [asof])[0]
         g = ret.iloc[0] if len(ret) else None
         rows.append({
             "segment": seg, "accounts": int(n), "arr": float(arr),
@@ -531,10 +522,10 @@ def cohort_retention(cur: store.Cursor, segment: str | None = None, region: str 
     arr, logo_retention, revenue_retention. A cohort shows k only while every member can be observed
     k months after its start (k <= as-of month - the cohort's last start month).
     """
-    where, params = _filters(segment, region, csm_id)
+    params = _filters(segment, region, csm_id)
     df = store.query_df(cur, f"""
         WITH base AS (
-            SELECT account_id, month, arr, {_month_index('month')} AS mi FROM arr_monthly WHERE {where}
+            SELECT account_id, month, arr, {MONTH_INDEX} AS mi FROM arr_monthly WHERE {ACCOUNT_FILTER}
         ),
         firsts AS (SELECT account_id, min(mi) AS first_mi, min(month) AS first_month FROM base GROUP BY account_id),
         starts AS (
@@ -601,14 +592,14 @@ def churn_reasons(cur: store.Cursor, segment: str | None = None, region: str | N
     each matched to the account's churn_reasons row nearest in date within REASON_MATCH_DAYS;
     events without one count as '(not recorded)'.
     """
-    where, params = _filters(segment, region, csm_id)
+    params = _filters(segment, region, csm_id)
     since = _add_months(_asof_month(cur), -(months - 1)).date() if months else None
     p = {**params, "since": since or dt.date(1, 1, 1), "days": REASON_MATCH_DAYS}
     df = store.query_df(cur, f"""
         WITH ev AS (
             SELECT account_id, month, prev_arr AS churned_arr
             FROM arr_bridge_account
-            WHERE category = 'churn' AND month >= $since AND {where}
+            WHERE category = 'churn' AND month >= $since AND {ACCOUNT_FILTER}
         ),
         cand AS (
             SELECT ev.account_id, ev.month, ev.churned_arr, r.proximate_reason, r.root_reason,
