@@ -5,6 +5,8 @@
 from __future__ import annotations
 
 import argparse
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -48,33 +50,65 @@ def run(tmp: Path, n_rows: int = N_ROWS, runs: int = 3) -> str:
         con.execute("CREATE OR REPLACE TABLE t AS SELECT * FROM read_csv(?)", [str(csv_path)])
         con.close()
 
-    timings: dict[str, float] = {}
+    timings: dict[str, list[float]] = {"check": [], "import": []}
 
-    def full_import() -> None:
+    def fresh_store() -> store.Cursor:
         db = tmp / "imp.duckdb"
         db.unlink(missing_ok=True)
+        Path(str(db) + ".wal").unlink(missing_ok=True)
         con = store.connect(db)
         importer.load_frames(con, {"accounts": accounts}, as_of="2026-10-31", label="bench accounts")
-        t = time.perf_counter()
-        chk = importer.check(con, "subscriptions", data, "subs.csv")
-        timings["read + map + validate"] = time.perf_counter() - t
+        return con
+
+    def one_import() -> float:
+        """What `python -m app load subscriptions FILE` and the Data page's Import button run: import_file
+        (read, map, validate, write, derived tables, one transaction) on a store holding the accounts."""
+        con = fresh_store()
         t = time.perf_counter()
         report = importer.import_file(con, "subscriptions", data, "subs.csv")
-        timings["import_file total"] = time.perf_counter() - t
-        assert report.ok and chk.ok, report.message
+        elapsed = time.perf_counter() - t
+        assert report.ok, report.message
+        t = time.perf_counter()
+        chk = importer.check(con, "subscriptions", data, "subs.csv")  # the Data page's preview before Import
+        timings["check"].append(time.perf_counter() - t)
+        assert chk.ok
         con.close()
+        timings["import"].append(elapsed)
+        return elapsed
+
+    def cli_process() -> float:
+        """A whole `python -m app load` process, as cron runs it: interpreter start, imports, a cold heap."""
+        fresh_store().close()
+        t = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "app", "load", "subscriptions", str(csv_path),
+                               "--db", str(tmp / "imp.duckdb")], cwd=ROOT, capture_output=True, text=True)
+        elapsed = time.perf_counter() - t
+        assert done.returncode == 0, done.stderr
+        return elapsed
 
     base = timed(raw_read_csv, runs=runs)
-    total = timed(full_import, runs=runs, warmup=0)
+    cli = statistics.median([cli_process() for _ in range(runs)])
+    one_import()  # warm-up: a process's first import also pays first touches of fresh memory (the CLI row)
+    for v in timings.values():
+        v.clear()
+    for _ in range(runs):
+        one_import()
+    total = statistics.median(timings["import"])
+    check = statistics.median(timings["check"])
     target = "< 3 s" if n_rows >= N_ROWS else ""  # the budget is for 1M rows
     results = [
         Result(f"import {n_rows:,}-row subscriptions CSV (read, map, validate, write, derived tables)", total,
                "DuckDB read_csv into a table", base, target, runs),
-        Result("  of which read + map + validate (last run)", timings["read + map + validate"], runs=1),
+        Result("  preview check alone (read + map + validate, nothing written)", check, runs=runs),
+        Result("  whole `python -m app load` process (Python start, imports, cold memory)", cli, runs=runs),
     ]
-    notes = (f"File: {len(data) / 1e6:.0f} MB, {n_rows:,} rows, {N_ACCOUNTS:,} accounts. Importer: "
-             f"{n_rows / total:,.0f} rows/s; DuckDB raw read_csv: {n_rows / base:,.0f} rows/s. The import also "
-             f"parses dates, checks every row and rebuilds the derived tables in one transaction; {load()}.")
+    notes = (f"File: {len(data) / 1e6:.0f} MB, {n_rows:,} rows, {N_ACCOUNTS:,} accounts. The timed step is "
+             f"`importer.import_file` on a store already holding the accounts, as `python -m app load` and the "
+             f"Data page's Import button run it; runs: {', '.join(f'{x:.2f} s' for x in timings['import'])} "
+             f"after one warm-up. Importer: {n_rows / total:,.0f} rows/s; DuckDB raw read_csv: "
+             f"{n_rows / base:,.0f} rows/s. Beyond the raw read, the import parses dates, checks every row and "
+             f"writes the derived tables (monthly ARR bridge and contracts, about 7M rows for this file) in one "
+             f"transaction; {load()}.")
     return section("Import", results, notes)
 
 
