@@ -120,6 +120,21 @@ def test_derived_contracts_monthly_and_annual(tmp_path):
     assert got[("Y", "2025-06-01")][1] is None or pd.isna(got[("Y", "2025-06-01")][1])
 
 
+def test_renewal_grace_period_boundary(tmp_path):
+    # store.RENEWAL_GRACE_DAYS = 31: a line starting 30 days after the old end renews it, 31 days does not
+    assert store.RENEWAL_GRACE_DAYS == 31
+    cur = make_store(tmp_path / "s.duckdb", {
+        "accounts": accounts(["IN", "OUT"]),
+        "subscriptions": subs([
+            ("IN", "2023-03-01", "2024-03-01", 5000, 12), ("IN", "2024-03-31", "2025-03-31", 6000, 12),
+            ("OUT", "2023-03-01", "2024-03-01", 5000, 12), ("OUT", "2024-04-01", "2025-04-01", 6000, 12),
+        ]),
+    }, "2024-12-31")
+    got = dict(((a, o), r) for a, o, r in store.query_rows(
+        cur, "SELECT account_id, outcome, renewed_arr FROM renewals WHERE end_date = DATE '2024-03-01'"))
+    assert got == {("IN", "expanded"): 6000, ("OUT", "churned"): 0}
+
+
 def test_imported_contracts_take_precedence(tmp_path):
     contracts = pd.DataFrame({"contract_id": ["c1"], "account_id": ["Y"], "start_date": [d("2023-06-01")],
                               "end_date": [d("2024-06-01")], "arr": [100.0], "outcome": ["churned"],
