@@ -110,8 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{' (quick smoke run: smaller base, fewer runs)' if a.quick else ''}; total runtime {total / 60:.1f} min.",
         "",
         f"- Machine: {machine()}.",
-        f"- {load_start.capitalize()} at the start, {load()} at the end. Other jobs (browser tests of other "
-        "helpers) shared the 2 cores during the run.",
+        f"- {load_start.capitalize()} at the start, {load()} at the end (a 1-minute load above 2 means "
+        "something else was using the 2 cores too).",
     ]
     if big_note:
         lines.append(f"- Large base: {big_note}.")

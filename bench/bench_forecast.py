@@ -2,7 +2,7 @@
 
     PYTHONPATH=. python bench/bench_forecast.py [--accounts 3000] [--db STORE] [--json FILE]
 
-Writes bench/results_forecast.md (and the raw figures as JSON with --json).
+Prints its section (`python -m bench` records every section in bench/results.md) (and the raw figures as JSON with --json).
 Builds the sample company in a temporary store, then times, for every segment (and the
 total) and every quantity: one 12-month Prophet forecast (fit + predict), the rolling-origin
 backtest of all three methods, and the forecast with the backtest's winner. The grid total
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-RESULTS = ROOT / "bench" / "results_forecast.md"
 AS_OF = dt.date(2026, 10, 31)
 
 
@@ -179,13 +178,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--accounts", type=int, default=3000)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--db", type=Path, help="time an existing store instead of a fresh sample")
-    p.add_argument("--out", default=str(RESULTS), help="markdown results file")
+    p.add_argument("--out", help="also write the markdown here (the full run's record is bench/results.md)")
     p.add_argument("--json", help="also write the raw figures as JSON here")
     args = p.parse_args(argv)
     res = run(args.accounts, args.seed, db=args.db)
     text = to_markdown(res) + "\n"
     print(text)
-    Path(args.out).write_text(text)
+    if args.out:
+        Path(args.out).write_text(text)
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=2))
     return 0

@@ -6,7 +6,7 @@ tables as an import would, then times (median of several runs, caches cold: the
 functions are called directly) everything the executive overview calls:
 metrics.segments, kpis, arr_bridge and retention_series. The pandas baseline does the
 same aggregations (bridge, trailing-12-month retention, tiles) on the same derived
-tables held in memory. Writes bench/results_metrics.md.
+tables held in memory. Prints its section; `python -m bench` records it in bench/results.md.
 
     PYTHONPATH=. python bench/bench_metrics.py [--accounts 100000] [--months 48] [--runs 5]
 """
@@ -28,7 +28,6 @@ sys.path.insert(0, str(ROOT))
 from app import metrics, store  # noqa: E402
 from bench.common import Context, Result, load, machine, section, timed  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results_metrics.md"
 BUDGET_MS = 500.0
 
 
@@ -196,11 +195,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--accounts", type=int, default=100_000)
     ap.add_argument("--months", type=int, default=48)
     ap.add_argument("--runs", type=int, default=7)
-    ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--out", help="also write the markdown here")
     a = ap.parse_args(argv)
     text, met = measure(a.accounts, a.months, a.runs)
     text = f"# Retention metrics benchmark\n\nMachine: {machine()}.\n\n" + text
-    Path(a.out).write_text(text)
+    if a.out:
+        Path(a.out).write_text(text)
     print(text)
     return 0 if met else 1
 

@@ -12,7 +12,7 @@ churn all on (the slow path of the hiring search). Baselines in the same run:
 - what the page's fragment computes per slider move besides the model
   (affordable table and the three chart specs).
 
-Writes bench/results_planner.md.
+Prints its section; `python -m bench` records it in bench/results.md.
 
     PYTHONPATH=. python bench/bench_planner.py [--runs 300]
 """
@@ -30,7 +30,6 @@ sys.path.insert(0, str(ROOT))
 from bench.common import Context, Result, load, machine, section, timed  # noqa: E402
 from planning import model, scenario as sc  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results_planner.md"
 BUDGET_MS = 20.0
 
 
@@ -106,7 +105,6 @@ def main() -> int:
     args = ap.parse_args()
     text, met = measure(args.runs)
     text = f"# Planner benchmark\n\nMachine: {machine()}.\n\n" + text
-    RESULTS.write_text(text)
     print(text)
     return 0 if met else 1
 

@@ -5,7 +5,7 @@ usage warm-up), then times (median of --runs) risk.train (features in DuckDB + c
 fit) against two baselines measured in the same run on the same feature matrix: the
 segment-and-term churn-rate baseline and a standardised sklearn LogisticRegression. Then
 opens pages/forecast.py with AppTest on a 3,000-account sample: cold (empty caches) and a
-warm rerun. Writes bench/results_risk.md.
+warm rerun. Prints its section; `python -m bench` records it in bench/results.md.
 
     PYTHONPATH=. python bench/bench_risk.py [--accounts 16000] [--runs 3]
 """
@@ -27,7 +27,6 @@ sys.path.insert(0, str(ROOT))
 from app import importer, risk, store  # noqa: E402
 from bench.common import Context, Result, load, machine, section, timed  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results_risk.md"
 AS_OF = dt.date(2026, 10, 31)
 
 
@@ -128,8 +127,7 @@ def main() -> None:
     ap.add_argument("--page-accounts", type=int, default=3000)
     a = ap.parse_args()
     text = measure(a.accounts, a.runs, a.page_accounts)
-    RESULTS.write_text(f"# Renewal model benchmark\n\nMachine: {machine()}.\n\n" + text)
-    print(RESULTS.read_text())
+    print(f"# Renewal model benchmark\n\nMachine: {machine()}.\n\n" + text)
 
 
 if __name__ == "__main__":
