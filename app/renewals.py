@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -137,7 +138,11 @@ def _billing(term_months: float) -> str:
 
 @dataclass(frozen=True)
 class ScoredRenewals:
-    """Every contract due in the next horizon_months, scored; the model's card and notes."""
+    """Every contract due in the next horizon_months with its p_renew; the model's card and notes.
+
+    model and scores (None when made by hand) let a window's at-risk contracts be explained
+    later (summarise): drivers cost a model evaluation per factor, so only those shown are.
+    """
 
     as_of: dt.date
     horizon_months: int
@@ -147,6 +152,8 @@ class ScoredRenewals:
     train_seconds: float
     n_labelled: int
     notes: tuple[str, ...] = ()
+    model: risk.RenewalModel | None = None
+    scores: risk.Scores | None = None
 
 
 def score_due(cur: store.Cursor, as_of: dt.date | None = None, horizon_months: int = MAX_HORIZON_MONTHS,
@@ -157,11 +164,19 @@ def score_due(cur: store.Cursor, as_of: dt.date | None = None, horizon_months: i
     """
     asof = as_of or store.as_of(cur)
     model = risk.train(cur, asof, seed=seed)
-    due = due_contracts(cur, asof, horizon_months)
-    scored = risk.score(model, cur, due)
-    return ScoredRenewals(as_of=asof, horizon_months=horizon_months, contracts=scored, card=model.card,
-                          model_version=model.version, train_seconds=model.train_seconds,
-                          n_labelled=model.n_labelled, notes=model.notes)
+    due = due_contracts(cur, asof, horizon_months).reset_index(drop=True)
+    scores = risk.predict(model, cur, due)
+    return ScoredRenewals(as_of=asof, horizon_months=horizon_months, contracts=due.assign(p_renew=scores.p_renew),
+                          card=model.card, model_version=model.version, train_seconds=model.train_seconds,
+                          n_labelled=model.n_labelled, notes=model.notes, model=model, scores=scores)
+
+
+def drivers(scored: ScoredRenewals, rows: np.ndarray | None = None) -> pd.DataFrame:
+    """driver_1..3 and play_1..3 of the contracts at positions rows of scored.contracts (None: all)."""
+    if scored.model is None or scored.scores is None:
+        idx = np.arange(len(scored.contracts)) if rows is None else np.asarray(rows, dtype=int)
+        return pd.DataFrame("", index=idx, columns=DRIVER_COLS)
+    return risk.explain(scored.model, scored.scores, rows)[DRIVER_COLS]
 
 
 def renewal_forecast_table(cur: store.Cursor, as_of: dt.date | None = None, horizon_months: int = 3) -> pd.DataFrame:
@@ -174,12 +189,14 @@ def renewal_forecast_table(cur: store.Cursor, as_of: dt.date | None = None, hori
         raise ValueError(f"horizon must be 1 to {MAX_HORIZON_MONTHS} months, not {horizon_months}")
     s = score_due(cur, as_of, horizon_months)
     c = s.contracts
+    d = drivers(s)  # every contract due, not only the at-risk ones
     out = pd.DataFrame({
         "account_id": c["account_id"].astype(str),
         "contract_end": c["end_date"],
         "arr_due": c["arr"].astype(float).round(2),
         "p_renew": c["p_renew"].astype(float).round(4),
-        "driver_1": c["driver_1"], "driver_2": c["driver_2"], "driver_3": c["driver_3"],
+        "driver_1": d["driver_1"].to_numpy(), "driver_2": d["driver_2"].to_numpy(),
+        "driver_3": d["driver_3"].to_numpy(),
     })
     return out.sort_values(["contract_end", "account_id"], ignore_index=True)
 
@@ -193,7 +210,8 @@ class RenewalForecast:
 
     totals: contracts (renewal streams), renewals (contract rows), accounts, arr_due, expected,
     p10, p50, p90, arr_at_risk, n_at_risk.
-    streams: one row per stream (see module doc) with p_renew (through the window), drivers.
+    streams: one row per stream (see module doc) with p_renew (through the window).
+    at_risk: the streams least likely to renew, lowest P first, with their drivers and plays.
     by_segment / by_csm / by_month: group, n, arr_due, expected, p10, p90.
     """
 
@@ -203,6 +221,7 @@ class RenewalForecast:
     segment: str | None
     totals: dict[str, float]
     streams: pd.DataFrame
+    at_risk: pd.DataFrame
     by_segment: pd.DataFrame
     by_csm: pd.DataFrame
     by_month: pd.DataFrame
@@ -212,29 +231,31 @@ class RenewalForecast:
     notes: tuple[str, ...] = field(default=())
 
 
+DRIVER_COLS = ["driver_1", "play_1", "driver_2", "play_2", "driver_3", "play_3"]
+# row: the position in the scored contracts of the contract whose drivers explain the stream
 _STREAM_COLS = ["account_id", "name", "segment", "csm_id", "billing", "renewal_date", "last_renewal_date",
-                "n_renewals", "arr_due", "p_renew", "expected", "driver_1", "play_1", "driver_2", "play_2",
-                "driver_3", "play_3", "contract_ids"]
+                "n_renewals", "arr_due", "p_renew", "expected", "contract_ids", "row"]
 
 
 def streams(contracts: pd.DataFrame) -> pd.DataFrame:
-    """Collapse contracts due into renewal streams: monthly/quarterly ones per account, others as they are."""
+    """Collapse contracts due into renewal streams: monthly/quarterly ones per account, others as they are.
+
+    contracts' index labels are their positions in the scored contracts (the streams' row column).
+    """
     if contracts.empty:
         return pd.DataFrame(columns=_STREAM_COLS)
-    c = contracts.sort_values(["end_date", "account_id"]).copy()
+    c = contracts.sort_values(["end_date", "account_id"])
     rolling = c["term_months"].astype(float) < ROLLING_TERM_MONTHS
     term = c[~rolling]
     t = pd.DataFrame({
         "account_id": term["account_id"], "name": term["name"], "segment": term["segment"],
         "csm_id": term["csm_id"], "billing": term["billing"], "renewal_date": term["end_date"],
         "last_renewal_date": term["end_date"], "n_renewals": 1, "arr_due": term["arr"].astype(float),
-        "p_renew": term["p_renew"].astype(float), "contract_ids": term["contract_id"],
-        **{f"{k}_{j}": term[f"{k}_{j}"] for j in (1, 2, 3) for k in ("driver", "play")},
+        "p_renew": term["p_renew"].astype(float), "contract_ids": term["contract_id"], "row": term.index,
     })
     r = c[rolling]
     if len(r):
         # Drivers of the renewal least likely to happen; ARR due of the first renewal (ARR at stake now).
-        worst = r.loc[r.groupby("account_id")["p_renew"].idxmin()].set_index("account_id")
         g = r.groupby("account_id", sort=False)
         first = g.head(1).set_index("account_id")
         agg = pd.DataFrame({
@@ -242,36 +263,59 @@ def streams(contracts: pd.DataFrame) -> pd.DataFrame:
             "billing": first["billing"], "renewal_date": first["end_date"],
             "last_renewal_date": g["end_date"].max(), "n_renewals": g.size(),
             "arr_due": first["arr"].astype(float),
-            "p_renew": g["p_renew"].apply(lambda s: float(np.prod(s.astype(float)))),
+            "p_renew": g["p_renew"].prod(),  # renewed through the window: every renewal happens
             "contract_ids": g["contract_id"].agg(" ".join),
-            **{f"{k}_{j}": worst[f"{k}_{j}"] for j in (1, 2, 3) for k in ("driver", "play")},
+            "row": g["p_renew"].idxmin(),
         }).reset_index()
         t = pd.concat([t, agg], ignore_index=True)
     t["expected"] = t["p_renew"] * t["arr_due"]
+    t["row"] = t["row"].astype(int)
     return t[_STREAM_COLS].sort_values(["renewal_date", "account_id"], ignore_index=True)
 
 
-def simulate(arr: np.ndarray, p: np.ndarray, n_sims: int = N_SIMS, seed: int = 0) -> np.ndarray:
-    """n_sims x streams matrix of renewed ARR: each stream renews independently with its P."""
-    rng = np.random.default_rng(seed)
+def simulate(arr: np.ndarray, p: np.ndarray, groupings: Sequence[np.ndarray] = (), n_sims: int = N_SIMS,
+             seed: int = 0) -> list[np.ndarray]:
+    """Renewed ARR in each of n_sims simulations where each stream renews independently with its P.
+
+    Returns the total (n_sims x 1), then for each grouping (an integer group code per stream)
+    an n_sims x groups matrix of its groups' renewed ARR. Simulations are drawn in chunks and
+    summed through a sparse stream-to-group matrix: memory stays near 32 MB and work near
+    n_sims x streams whatever the number of groups (1,000+ CSMs on a large book).
+    """
+    from scipy import sparse
+
     arr = np.asarray(arr, dtype=float)
     p = np.asarray(p, dtype=float)
-    return (rng.random((n_sims, len(arr))) < p) * arr
+    n = len(arr)
+    codes = [np.zeros(n, dtype=np.int64), *(np.asarray(g, dtype=np.int64) for g in groupings)]
+    sizes = [int(c.max()) + 1 if n else 0 for c in codes]
+    sizes[0] = 1
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int)
+    weights = sparse.csr_matrix(
+        (np.tile(arr, len(codes)), (np.concatenate([c + o for c, o in zip(codes, offsets)]),
+                                    np.tile(np.arange(n), len(codes)))),
+        shape=(sum(sizes), n))
+    rng = np.random.default_rng(seed)
+    out = np.zeros((n_sims, sum(sizes)))
+    chunk = max(1, 4_000_000 // max(n, 1))
+    for s0 in range(0, n_sims if n else 0, chunk):  # the same draws, in order, as one n_sims x n matrix
+        k = min(chunk, n_sims - s0)
+        renewed = (rng.random((k, n)) < p).astype(float)
+        out[s0:s0 + k] = (weights @ renewed.T).T
+    return [out[:, o:o + size] for o, size in zip(offsets, sizes)]
 
 
-def _groups(st: pd.DataFrame, sims: np.ndarray, key: pd.Series, name: str) -> pd.DataFrame:
+def _groups(st: pd.DataFrame, per: np.ndarray, codes: np.ndarray, uniques: pd.Index, name: str) -> pd.DataFrame:
+    """One row per group: n, arr_due, expected and the P10/P50/P90 of its simulated renewed ARR."""
     cols = [name, "n", "arr_due", "expected", "p10", "p50", "p90"]
     if st.empty:
         return pd.DataFrame(columns=cols)
-    codes, uniques = pd.factorize(key.fillna("(none)"), sort=True)
-    ind = np.zeros((len(st), len(uniques)))
-    ind[np.arange(len(st)), codes] = 1.0
-    per = sims @ ind  # n_sims x groups
+    g = len(uniques)
     out = pd.DataFrame({
         name: uniques,
-        "n": ind.sum(0).astype(int),
-        "arr_due": st["arr_due"].to_numpy() @ ind,
-        "expected": st["expected"].to_numpy() @ ind,
+        "n": np.bincount(codes, minlength=g),
+        "arr_due": np.bincount(codes, weights=st["arr_due"].to_numpy(float), minlength=g),
+        "expected": np.bincount(codes, weights=st["expected"].to_numpy(float), minlength=g),
         "p10": np.percentile(per, 10, axis=0), "p50": np.percentile(per, 50, axis=0),
         "p90": np.percentile(per, 90, axis=0),
     })
@@ -279,8 +323,11 @@ def _groups(st: pd.DataFrame, sims: np.ndarray, key: pd.Series, name: str) -> pd
 
 
 def summarise(scored: ScoredRenewals, horizon_months: int = 3, segment: str | None = None,
-              n_sims: int = N_SIMS, seed: int = 0) -> RenewalForecast:
-    """The renewal forecast of the next horizon_months (<= the scored horizon), for one segment or all."""
+              n_sims: int = N_SIMS, seed: int = 0, share: float = AT_RISK_SHARE) -> RenewalForecast:
+    """The renewal forecast of the next horizon_months (<= the scored horizon), for one segment or all.
+
+    Drivers are computed for the at-risk streams only (share of the streams least likely to renew).
+    """
     if not 1 <= horizon_months <= scored.horizon_months:
         raise ValueError(f"horizon must be 1 to {scored.horizon_months} months, not {horizon_months}")
     end = window_end(scored.as_of, horizon_months)
@@ -289,9 +336,14 @@ def summarise(scored: ScoredRenewals, horizon_months: int = 3, segment: str | No
     if segment is not None:
         c = c[c["segment"] == segment]
     st = streams(c)
-    sims = simulate(st["arr_due"].to_numpy(float), st["p_renew"].to_numpy(float), n_sims, seed)
-    total = sims.sum(axis=1)
-    risk_list = at_risk(st)
+    month = pd.to_datetime(st["renewal_date"]).dt.to_period("M").dt.to_timestamp() if len(st) else pd.Series()
+    keys = {"segment": st["segment"], "csm_id": st["csm_id"], "month": month}
+    factors = {k: pd.factorize(v.fillna("(none)") if k != "month" else v, sort=True) for k, v in keys.items()}
+    total, *per_group = simulate(st["arr_due"].to_numpy(float), st["p_renew"].to_numpy(float),
+                                 [codes for codes, _ in factors.values()], n_sims, seed)
+    total = total[:, 0]
+    risk_list = at_risk(st, share)
+    risk_list[DRIVER_COLS] = drivers(scored, risk_list["row"].to_numpy(int)).to_numpy()
     totals = {
         "contracts": float(len(st)), "renewals": float(len(c)), "accounts": float(st["account_id"].nunique()),
         "arr_due": float(st["arr_due"].sum()), "expected": float(st["expected"].sum()),
@@ -300,12 +352,10 @@ def summarise(scored: ScoredRenewals, horizon_months: int = 3, segment: str | No
         "p90": float(np.percentile(total, 90)) if len(st) else 0.0,
         "arr_at_risk": float(risk_list["arr_due"].sum()), "n_at_risk": float(len(risk_list)),
     }
-    month = pd.to_datetime(st["renewal_date"]).dt.to_period("M").dt.to_timestamp() if len(st) else pd.Series()
+    by = {k: _groups(st, per, codes, uniques, k) for (k, (codes, uniques)), per in zip(factors.items(), per_group)}
     return RenewalForecast(
         as_of=scored.as_of, horizon_months=horizon_months, window_end=end, segment=segment, totals=totals,
-        streams=st, by_segment=_groups(st, sims, st["segment"], "segment"),
-        by_csm=_groups(st, sims, st["csm_id"], "csm_id"),
-        by_month=_groups(st, sims, month, "month"),
+        streams=st, at_risk=risk_list, by_segment=by["segment"], by_csm=by["csm_id"], by_month=by["month"],
         model_version=scored.model_version, n_sims=n_sims, seed=seed, notes=scored.notes)
 
 
@@ -318,9 +368,9 @@ def at_risk(st: pd.DataFrame, share: float = AT_RISK_SHARE) -> pd.DataFrame:
         drop=True)
 
 
-def at_risk_table(fc: RenewalForecast, share: float = AT_RISK_SHARE) -> pd.DataFrame:
-    """The at-risk list for display and export, with plain column names."""
-    r = at_risk(fc.streams, share)
+def at_risk_table(fc: RenewalForecast) -> pd.DataFrame:
+    """The at-risk list (fc.at_risk) for display and export, with plain column names."""
+    r = fc.at_risk
     return pd.DataFrame({
         "Account": r["account_id"], "Name": r["name"], "Segment": r["segment"], "CSM": r["csm_id"],
         "Billing": r["billing"], "Renewal date": r["renewal_date"], "Renewals in window": r["n_renewals"],

@@ -707,28 +707,51 @@ def features_for(model: RenewalModel, cur: store.Cursor, contracts: pd.DataFrame
     return raw, X.reindex(columns=list(model.feature_names_))
 
 
-def score(model: RenewalModel, cur: store.Cursor, contracts: pd.DataFrame, n_drivers: int = 3) -> pd.DataFrame:
-    """P(renew) and the top drivers for contracts due (decision_date = min(end - lead, as-of) set by the caller).
+@dataclass(frozen=True)
+class Scores:
+    """P(renew) of contracts, with what their drivers are computed from (see explain)."""
 
-    Returns contracts' columns plus p_renew, driver_1..n, play_1..n (drivers: plain words,
-    empty when fewer adverse factors stand out).
-    """
-    out = contracts.reset_index(drop=True).copy()
-    for j in range(1, n_drivers + 1):
-        out[f"driver_{j}"] = ""
-        out[f"play_{j}"] = ""
-    if out.empty:
-        out["p_renew"] = pd.Series(dtype=float)
-        return out
-    raw, X = features_for(model, cur, out)
+    p_renew: np.ndarray
+    X: pd.DataFrame  # the design matrix, one row per contract
+    extra: pd.DataFrame  # raw extra-account values quoted by the driver phrases
+    segment: pd.Series
+
+
+def predict(model: RenewalModel, cur: store.Cursor, contracts: pd.DataFrame) -> Scores:
+    """P(renew) for contracts due (decision_date = min(end - lead, as-of) set by the caller)."""
+    if contracts.empty:
+        return Scores(np.zeros(0), pd.DataFrame(columns=list(model.feature_names_)), pd.DataFrame(),
+                      pd.Series(dtype=object))
+    c = contracts.reset_index(drop=True)
+    raw, X = features_for(model, cur, c)
     X = X.reset_index(drop=True)
-    seg = raw["segment"].reset_index(drop=True)
+    raw = raw.reset_index(drop=True)
+    seg = raw["segment"]
+    extra = raw[[col for col in raw.columns if col.startswith("x_") and col not in X.columns]]
     if model.estimator_ is None:
-        out["p_renew"] = 1 - _base_predict(model.base_rates_, seg, out["term_months"])
+        p = 1 - _base_predict(model.base_rates_, seg, c["term_months"])
+        return Scores(np.asarray(p, dtype=float), X, extra, seg)
+    p = 1 - _calibrated(_raw_score(model.estimator_, X), model.platt_)
+    return Scores(p, X, extra, seg)
+
+
+def explain(model: RenewalModel, scores: Scores, rows: Sequence[int] | None = None,
+            n_drivers: int = 3) -> pd.DataFrame:
+    """Top drivers and plays (driver_1..n, play_1..n) of the contracts at positions rows (None: all).
+
+    A driver family's effect is the raw churn score minus the score with the family at the
+    segment's typical renewed value; about one model evaluation per family, so callers
+    explain only the contracts they show (the at-risk list), not every contract due.
+    Empty strings when fewer adverse factors stand out, or when P is the baseline rate.
+    """
+    idx = np.arange(len(scores.p_renew)) if rows is None else np.asarray(rows, dtype=int)
+    cols = [f"{k}_{j}" for j in range(1, n_drivers + 1) for k in ("driver", "play")]
+    out = pd.DataFrame("", index=idx, columns=cols)
+    if model.estimator_ is None or len(idx) == 0:
         return out
-    base_raw = _raw_score(model.estimator_, X)
-    out["p_renew"] = 1 - _calibrated(base_raw, model.platt_)
-    effects = _driver_effects(model, X, seg, base_raw)
+    X = scores.X.iloc[idx].reset_index(drop=True)
+    seg = scores.segment.iloc[idx].reset_index(drop=True)
+    effects = _driver_effects(model, X, seg, _raw_score(model.estimator_, X))
     fam_names = list(effects.columns)
     # A family is named only when it moved the score up AND its value is worse than the
     # segment's typical renewed contract (a tree can also raise the score for, say, fast
@@ -736,10 +759,9 @@ def score(model: RenewalModel, cur: store.Cursor, contracts: pd.DataFrame, n_dri
     adverse = np.column_stack([_adverse(f, X, model, seg) for f in fam_names])
     eff = np.where(adverse, effects.to_numpy(), -np.inf)
     order = np.argsort(-eff, axis=1, kind="stable")[:, :n_drivers]
-    r0 = raw.reset_index(drop=True)
-    records = pd.concat([r0.drop(columns=[c for c in r0.columns if c in X.columns]), X], axis=1).to_dict("records")
-    drivers = [[""] * len(out) for _ in range(n_drivers)]
-    plays = [[""] * len(out) for _ in range(n_drivers)]
+    records = pd.concat([scores.extra.iloc[idx].reset_index(drop=True), X], axis=1).to_dict("records")
+    drivers = [[""] * len(idx) for _ in range(n_drivers)]
+    plays = [[""] * len(idx) for _ in range(n_drivers)]
     for i, ks in enumerate(order):
         for j, k in enumerate(ks):
             if not eff[i, k] >= MIN_DRIVER_EFFECT:
@@ -751,6 +773,14 @@ def score(model: RenewalModel, cur: store.Cursor, contracts: pd.DataFrame, n_dri
         out[f"driver_{j + 1}"] = drivers[j]
         out[f"play_{j + 1}"] = plays[j]
     return out
+
+
+def score(model: RenewalModel, cur: store.Cursor, contracts: pd.DataFrame, n_drivers: int = 3) -> pd.DataFrame:
+    """contracts' columns plus p_renew and the top drivers of every contract: predict, then explain all."""
+    out = contracts.reset_index(drop=True).copy()
+    scores = predict(model, cur, out)
+    out["p_renew"] = scores.p_renew
+    return pd.concat([out, explain(model, scores, None, n_drivers)], axis=1)
 
 
 def _adverse(fam: str, X: pd.DataFrame, model: RenewalModel, seg: pd.Series) -> np.ndarray:

@@ -15,9 +15,6 @@ def _scored(rows: list[tuple]) -> renewals.ScoredRenewals:
                                     "term_months", "p_renew"])
     c["name"] = c["account_id"]
     c["billing"] = np.where(c["term_months"] < 12, "monthly", "annual")
-    for j in (1, 2, 3):
-        c[f"driver_{j}"] = f"d{j}"
-        c[f"play_{j}"] = f"p{j}"
     return renewals.ScoredRenewals(as_of=d("2025-12-31"), horizon_months=12, contracts=c, card=None,
                                    model_version="test", train_seconds=0.0, n_labelled=0)
 
@@ -50,16 +47,27 @@ def test_summary_by_hand():
 
 
 def test_at_risk_table_columns_and_order():
-    fc = renewals.summarise(SCORED, 12)
-    t = renewals.at_risk_table(fc, share=0.5)
+    fc = renewals.summarise(SCORED, 12, share=0.5)
+    t = renewals.at_risk_table(fc)
     assert list(t["Account"]) == ["B", "A"]  # P 0.5, then 0.72
     assert t["Expected ARR lost"].tolist() == pytest.approx([5000, 0.28 * 1200])
     assert {"Driver 1", "Play 1", "Driver 3", "Play 3"} <= set(t.columns)
+    assert (t["Driver 1"] == "").all()  # no model behind these hand-made scores: nothing to explain
 
 
-def test_simulation_extremes():
-    sims = renewals.simulate(np.array([100.0, 50.0]), np.array([1.0, 0.0]), n_sims=50)
-    assert (sims.sum(axis=1) == 100).all()
+def test_simulation_extremes_and_groups():
+    total, = renewals.simulate(np.array([100.0, 50.0]), np.array([1.0, 0.0]), n_sims=50)
+    assert total.shape == (50, 1) and (total[:, 0] == 100).all()
+    # three streams in two groups; the groups' sums add up to the total in every simulation
+    arr, p = np.array([100.0, 50.0, 25.0]), np.array([0.5, 0.5, 1.0])
+    total, by = renewals.simulate(arr, p, [np.array([1, 0, 1])], n_sims=400, seed=3)
+    assert by.shape == (400, 2) and np.allclose(by.sum(axis=1), total[:, 0])
+    assert set(np.unique(by[:, 0])) == {0.0, 50.0} and set(np.unique(by[:, 1])) == {25.0, 125.0}
+    assert 0.4 < (by[:, 1] == 125.0).mean() < 0.6
+    # chunked draws are the draws of one n_sims x streams matrix
+    big = renewals.simulate(np.full(5000, 1.0), np.full(5000, 0.3), n_sims=1000, seed=9)[0][:, 0]
+    ref = ((np.random.default_rng(9).random((1000, 5000)) < 0.3) * 1.0).sum(axis=1)
+    assert np.array_equal(big, ref)
 
 
 def test_window_end_keeps_month_ends():

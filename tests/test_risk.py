@@ -65,6 +65,28 @@ def test_model_beats_baseline_and_finds_true_drivers(sample3000):
     assert "x_employees" not in top[:3]
 
 
+def test_drivers_of_a_subset_are_those_of_the_whole(sample3000):
+    """The page explains only its at-risk contracts: the same words as explaining every contract due."""
+    from app import renewals
+
+    scored = renewals.score_due(sample3000)
+    every = renewals.drivers(scored)
+    rows = np.array([5, 0, 17, len(scored.contracts) - 1])
+    assert renewals.drivers(scored, rows).to_dict("list") == every.iloc[rows].to_dict("list")
+    assert (every["driver_1"] != "").mean() > 0.5  # most contracts have an adverse factor that stands out
+    fc = renewals.summarise(scored, 3)
+    at = fc.at_risk
+    assert len(at) == fc.totals["n_at_risk"] and (at["driver_1"] != "").all()
+    assert at[renewals.DRIVER_COLS].to_dict("list") == every.iloc[at["row"]][renewals.DRIVER_COLS].to_dict("list")
+    # a monthly stream is explained by its renewal least likely to happen
+    monthly = at[at["n_renewals"] > 1].head(1)
+    if len(monthly):
+        c = scored.contracts
+        mine = c[(c["account_id"] == monthly["account_id"].iloc[0]) & (c["term_months"] < 12)
+                 & (pd.to_datetime(c["end_date"]) <= pd.Timestamp(fc.window_end))]
+        assert monthly["row"].iloc[0] == mine["p_renew"].idxmin()
+
+
 def _shock_after(con: store.Cursor, t: dt.date) -> None:
     """Change every row dated after t: usage values, NPS scores, tickets, later line items."""
     with store.transaction(con):
