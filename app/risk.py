@@ -189,16 +189,23 @@ def _usage_metrics(cur: store.Cursor) -> tuple[list[str], str | None]:
 
 
 _FEATURE_SQL = """
-WITH k AS (
+WITH k0 AS (
     SELECT contract_id, account_id, arr, term_months, decision_date AS t,
            CAST(date_trunc('month', decision_date + INTERVAL 1 DAY) AS DATE) AS c
     FROM _rk_contracts
+),
+k AS (  -- window bounds as DATEs once per contract: date columns then compare without casts per row
+    SELECT *, CAST(c - INTERVAL 1 MONTH AS DATE) AS c1, CAST(c - INTERVAL 3 MONTH AS DATE) AS c3,
+           CAST(c - INTERVAL 4 MONTH AS DATE) AS c4, CAST(c - INTERVAL 6 MONTH AS DATE) AS c6,
+           CAST(c - INTERVAL 12 MONTH AS DATE) AS c12, CAST(t - INTERVAL 12 MONTH AS DATE) AS t12,
+           CAST(t - INTERVAL 90 DAY AS DATE) AS t90, CAST(t - INTERVAL 180 DAY AS DATE) AS t180
+    FROM k0
 ),
 u AS (
     SELECT k.contract_id,
            {usage_cols}
     FROM k LEFT JOIN usage u ON u.account_id = k.account_id
-         AND u.date >= k.c - INTERVAL 6 MONTH AND u.date < k.c
+         AND u.date >= k.c6 AND u.date < k.c
     GROUP BY k.contract_id
 ),
 lines AS (
@@ -207,12 +214,12 @@ lines AS (
                     THEN coalesce(s.quantity, 0) ELSE 0 END) AS qty,
            sum(CASE WHEN s.start_date <= k.t AND (s.end_date IS NULL OR s.end_date > k.t)
                     THEN s.arr ELSE 0 END) AS arr_now,
-           sum(CASE WHEN s.start_date <= k.t - INTERVAL 12 MONTH
-                     AND (s.end_date IS NULL OR s.end_date > k.t - INTERVAL 12 MONTH)
+           sum(CASE WHEN s.start_date <= k.t12
+                     AND (s.end_date IS NULL OR s.end_date > k.t12)
                     THEN s.arr ELSE 0 END) AS arr_12m
     FROM k JOIN subscriptions s ON s.account_id = k.account_id AND s.start_date <= k.t
          -- lines over before t - 12 months count for nothing below: skip them early
-         AND (s.end_date IS NULL OR s.end_date > k.t - INTERVAL 12 MONTH)
+         AND (s.end_date IS NULL OR s.end_date > k.t12)
     GROUP BY k.contract_id, s.product
 ),
 seats AS (
@@ -222,7 +229,7 @@ seats AS (
 bridge AS (
     SELECT k.contract_id, count(*) FILTER (WHERE b.category = 'contraction') AS contractions_12m
     FROM k JOIN arr_bridge_account b ON b.account_id = k.account_id
-         AND b.month >= k.c - INTERVAL 12 MONTH AND b.month < k.c
+         AND b.month >= k.c12 AND b.month < k.c
     GROUP BY k.contract_id
 ),
 isl AS (
@@ -235,24 +242,24 @@ spells AS (SELECT account_id, g, min(month) AS s, max(month) AS e FROM isl GROUP
 tenure AS (
     SELECT k.contract_id, max(date_diff('day', sp.s, k.t)) / 30.4375 AS tenure_months
     FROM k JOIN spells sp ON sp.account_id = k.account_id
-         AND sp.s <= k.c - INTERVAL 1 MONTH AND sp.e >= k.c - INTERVAL 1 MONTH
+         AND sp.s <= k.c1 AND sp.e >= k.c1
     GROUP BY k.contract_id
 ),
 n AS (
     SELECT k.contract_id,
            arg_max(n.score, n.date) AS nps_last,
-           avg(n.score) FILTER (WHERE n.date > k.t - INTERVAL 12 MONTH) AS nps_avg_12m,
-           count(*) FILTER (WHERE n.date > k.t - INTERVAL 12 MONTH) AS nps_n_12m
+           avg(n.score) FILTER (WHERE n.date > k.t12) AS nps_avg_12m,
+           count(*) FILTER (WHERE n.date > k.t12) AS nps_n_12m
     FROM k JOIN nps n ON n.account_id = k.account_id AND n.date <= k.t
     GROUP BY k.contract_id
 ),
 tk AS (
     SELECT k.contract_id,
-           count(*) FILTER (WHERE x.opened_at > k.t - INTERVAL 90 DAY) AS tickets_90d,
+           count(*) FILTER (WHERE x.opened_at > k.t90) AS tickets_90d,
            count(*) AS tickets_180d,
            count(*) FILTER (WHERE lower(trim(x.priority)) IN ({high})) AS high_tickets_180d
     FROM k JOIN tickets x ON x.account_id = k.account_id
-         AND x.opened_at <= k.t AND x.opened_at > k.t - INTERVAL 180 DAY
+         AND x.opened_at <= k.t AND x.opened_at > k.t180
     GROUP BY k.contract_id
 )
 SELECT k.contract_id, k.arr, k.term_months, a.segment,
@@ -290,11 +297,10 @@ def raw_features(cur: store.Cursor, contracts: pd.DataFrame, usage_metrics: Sequ
         params[f"m{i}"] = m
         f = f"u.metric = $m{i}"
         ucols += [
-            f"avg(u.value) FILTER (WHERE {f} AND u.date >= k.c - INTERVAL 3 MONTH) AS u{i}_recent",
-            f"avg(u.value) FILTER (WHERE {f} AND u.date < k.c - INTERVAL 3 MONTH) AS u{i}_prior",
-            f"avg(u.value) FILTER (WHERE {f} AND u.date >= k.c - INTERVAL 1 MONTH) AS u{i}_last",
-            f"avg(u.value) FILTER (WHERE {f} AND u.date >= k.c - INTERVAL 4 MONTH "
-            f"AND u.date < k.c - INTERVAL 3 MONTH) AS u{i}_4m",
+            f"avg(u.value) FILTER (WHERE {f} AND u.date >= k.c3) AS u{i}_recent",
+            f"avg(u.value) FILTER (WHERE {f} AND u.date < k.c3) AS u{i}_prior",
+            f"avg(u.value) FILTER (WHERE {f} AND u.date >= k.c1) AS u{i}_last",
+            f"avg(u.value) FILTER (WHERE {f} AND u.date >= k.c4 AND u.date < k.c3) AS u{i}_4m",
         ]
     if not ucols:
         ucols = ["count(u.value) AS u_rows"]
