@@ -52,7 +52,9 @@ if upload is not None:
     st.subheader("Validation report")
     if chk.ok:
         st.success(f"Ready to import {len(chk.frame):,} rows into {kind} ({mode}).")
-        st.dataframe(chk.frame.drop(columns="__row").head(20), hide_index=True, width="stretch")
+        preview = chk.frame.drop(columns="__row").head(20)
+        st.dataframe(preview, hide_index=True, width="stretch", column_config={  # dates as stored: no time
+            c: st.column_config.DateColumn(format="YYYY-MM-DD") for c in preview.select_dtypes("datetime").columns})
     else:
         first = "\n".join(f"- {p}" for p in chk.problems[:10])
         st.error(f"{upload.name}: {len(chk.problems):,} problem(s) found. Fix them (or the mapping) to import; "

@@ -1,7 +1,7 @@
 """Home: what data is loaded and where to go next."""
 import streamlit as st
 
-from app import status, ui
+from app import fmt, status, ui
 
 st.title("Customer Success planner")
 st.caption("Retention as executives read it, renewal and churn forecasts, and CSM capacity and budget planning.")
@@ -17,8 +17,9 @@ c[0].metric("As of", s.as_of.strftime("%d %b %Y"),
             help="The data's as-of date: the last month end the metrics use.")
 c[1].metric("Accounts with ARR", f"{s.active_accounts:,}",
             help="Accounts whose derived ARR at the as-of month end is above zero.")
-c[2].metric("ARR", f"${s.arr:,.0f}",
-            help="Sum over accounts of 12 x MRR (or ARR) of the line items active on the as-of month's last day.")
+c[2].metric("ARR", fmt.money(s.arr),
+            help=f"${s.arr:,.0f}: the sum over accounts of 12 x MRR (or ARR) of the line items active on the "
+                 "as-of month's last day.")
 last_ok = s.imports[s.imports["outcome"] == "ok"].head(1)
 c[3].metric("Last import", last_ok["imported_at"].iloc[0].strftime("%d %b %Y") if len(last_ok) else "never",
             help="The newest import that succeeded (Data page or `python -m app load`).")
