@@ -1,4 +1,5 @@
 """Home: what data is loaded and where to go next."""
+import pandas as pd
 import streamlit as st
 
 from app import fmt, status, ui
@@ -29,12 +30,13 @@ if len(last_ok):
                f"at {r['imported_at']:%d %b %Y %H:%M}.")
 
 st.subheader("What is loaded")
+# Dates as ISO text so an empty table shows a blank, not "None"
+dates = {c: s.tables[c].map(lambda d: d.isoformat() if pd.notna(d) else "") for c in ("from", "to")}
 st.dataframe(
-    s.tables, hide_index=True, width="stretch",
+    s.tables.assign(**dates), hide_index=True, width="stretch",
     column_config={
         "table": "Table", "rows": st.column_config.NumberColumn("Rows", format="localized"),
-        "from": st.column_config.DateColumn("From"), "to": st.column_config.DateColumn("To"),
-        "holds": "What it holds",
+        "from": "From", "to": "To", "holds": "What it holds",
     },
 )
 
