@@ -614,6 +614,9 @@ def train(cur: store.Cursor, as_of: dt.date | None = None, seed: int = 0) -> Ren
     y = lab["churned"].to_numpy(int)
     raw = raw_features(cur, lab, metrics, extra_num, [c for c, _ in extra_cat])
     X = design_matrix(raw, metrics, active, extra_num, extra_cat, segments)
+    # A feature with no value at all (no usage, NPS or seat data loaded) tells nothing, and
+    # scikit-learn's binning fails on an all-missing column: leave it out of the model.
+    X = X.loc[:, X.notna().any()]
     seg = raw["segment"].reset_index(drop=True)
     term = lab["term_months"]
     feature_names = tuple(X.columns)
@@ -802,18 +805,23 @@ def _adverse(fam: str, X: pd.DataFrame, model: RenewalModel, seg: pd.Series) -> 
     typ = model.typical_
     key = seg.fillna("(none)").where(seg.fillna("(none)").isin(typ.index), "*").to_numpy()
 
+    def value(col: str) -> np.ndarray:  # NaN for a feature the model left out (no data for it)
+        return X[col].to_numpy(float) if col in X else np.full(len(X), np.nan)
+
+    def typical(col: str) -> np.ndarray:
+        return typ.reindex(key)[col].to_numpy(float) if col in typ else np.full(len(X), np.nan)
+
     def below(col: str, nan_bad: bool = False) -> np.ndarray:
-        v, t = X[col].to_numpy(float), typ.reindex(key)[col].to_numpy(float)
+        v, t = value(col), typical(col)
         return np.where(np.isnan(v), nan_bad, v < t)
 
     def above(col: str) -> np.ndarray:
-        v, t = X[col].to_numpy(float), typ.reindex(key)[col].to_numpy(float)
+        v, t = value(col), typical(col)
         return np.where(np.isnan(v), False, v > t)
 
     if fam.startswith("usage"):
         i = fam[5:]
-        ch = X[f"u{i}_change_3m"].to_numpy(float)
-        tr = X[f"u{i}_trend_90d"].to_numpy(float)
+        ch, tr = value(f"u{i}_change_3m"), value(f"u{i}_trend_90d")
         v = np.where(np.isnan(ch), tr, ch)
         return np.where(np.isnan(v), True, v < -0.005)
     if fam == "utilisation":
@@ -825,7 +833,7 @@ def _adverse(fam: str, X: pd.DataFrame, model: RenewalModel, seg: pd.Series) -> 
     if fam == "tenure":
         return below("tenure_months")
     if fam == "contraction":
-        return (X["arr_change_12m"].to_numpy(float) < -0.005) | (X["contractions_12m"].to_numpy(float) > 0)
+        return (value("arr_change_12m") < -0.005) | (value("contractions_12m") > 0)
     return np.ones(len(X), dtype=bool)
 
 

@@ -62,3 +62,30 @@ def test_forecast_page_on_sample(sample_copy, monkeypatch):
     assert not at.exception
     due4 = dollars({m.label: m.value for m in at.metric}["ARR due"])
     assert due4 > due
+
+
+@pytest.mark.slow
+def test_forecast_with_only_accounts_and_subscriptions(tmp_path, monkeypatch):
+    """Journey 2's first load (no usage, NPS, tickets or roster yet): the page and the CLI still forecast.
+
+    Usage, seat utilisation and NPS features are then empty columns, which scikit-learn cannot
+    bin: the model leaves them out and names drivers from what is there (contraction, tenure, size).
+    """
+    import datetime as dt
+
+    from app import importer, renewals, risk, sample, store
+
+    frames = sample.generate(seed=7, n_accounts=1200, as_of=dt.date(2026, 10, 31))
+    db = tmp_path / "two_tables.duckdb"
+    con = store.connect(db)
+    importer.load_frames(con, {k: frames[k] for k in ("accounts", "subscriptions")}, as_of="2026-10-31",
+                         label="accounts and subscriptions only")
+    model = risk.train(con)
+    assert model.card is not None
+    assert not {"utilisation", "nps_last", "nps_avg_12m"} & set(model.feature_names_)
+    table = renewals.renewal_forecast_table(con, horizon_months=3)
+    assert len(table) > 100 and table["p_renew"].between(0, 1).all()
+    con.close()
+    monkeypatch.setenv("CS_DB", str(db))
+    at = _run()
+    assert {"Contracts due", "ARR due", "Expected renewed ARR", "ARR at risk"} <= {m.label for m in at.metric}
