@@ -191,9 +191,10 @@ def _usage_metrics(cur: store.Cursor) -> tuple[list[str], str | None]:
 
 
 _FEATURE_SQL = """
-WITH k0 AS (
-    SELECT contract_id, account_id, arr, term_months, decision_date AS t,
-           CAST(date_trunc('month', decision_date + INTERVAL 1 DAY) AS DATE) AS c
+WITH k0 AS (  -- typed explicitly: an empty frame (no contracts yet) carries no column types
+    SELECT CAST(contract_id AS VARCHAR) AS contract_id, CAST(account_id AS VARCHAR) AS account_id,
+           arr, term_months, CAST(decision_date AS DATE) AS t,
+           CAST(date_trunc('month', CAST(decision_date AS DATE) + INTERVAL 1 DAY) AS DATE) AS c
     FROM _rk_contracts
 ),
 k AS (  -- window bounds as DATEs once per contract: date columns then compare without casts per row

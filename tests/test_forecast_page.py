@@ -89,3 +89,20 @@ def test_forecast_with_only_accounts_and_subscriptions(tmp_path, monkeypatch):
     monkeypatch.setenv("CS_DB", str(db))
     at = _run()
     assert {"Contracts due", "ARR due", "Expected renewed ARR", "ARR at risk"} <= {m.label for m in at.metric}
+
+
+def test_forecast_with_accounts_only(tmp_path, monkeypatch):
+    """Accounts loaded, no subscriptions yet: no contracts to score, the page says so instead of failing."""
+    import pandas as pd
+
+    from app import importer, store
+
+    db = tmp_path / "accounts_only.duckdb"
+    con = store.connect(db)
+    importer.load_frames(con, {"accounts": pd.DataFrame({"account_id": ["A", "B"], "segment": "SMB"})},
+                         as_of="2026-10-31", label="accounts only")
+    con.close()
+    monkeypatch.setenv("CS_DB", str(db))
+    at = _run()
+    assert {m.label: m.value for m in at.metric}["Contracts due"] == "0"
+    assert any("No contracts are due" in i.value for i in at.info)
