@@ -169,7 +169,9 @@ def data_version() -> str:
     con = cursor()
     run = st.session_state[_RUN]
     if run.version is None:
-        run.version = store.data_version(con)
+        # The store's path too: the caches are per process, and two stores can share a version
+        # string (the same number of imports and as-of date); tests open many stores in one process.
+        run.version = f"{store.db_path()}:{store.data_version(con)}"
     return run.version
 
 
