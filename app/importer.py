@@ -462,8 +462,7 @@ def prepare(raw: RawTable, kind: str, file_name: str, mapping: dict[str, str] | 
         elif "arr" in by_target:
             notes.append(f"money: ARR from column '{by_target['arr'][0]}'")
             src = by_target["arr"][0]
-            empty = empties["arr"] if "arr" in empties else frame[src].astype(str).str.strip() == ""
-            add(empty, src, frame[src], "a value (ARR is required)")
+            add(empties["arr"], src, frame[src], "a value (ARR is required)")  # arr is a column of money kinds
         else:
             required_missing.append("arr or mrr")
 
