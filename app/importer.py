@@ -685,19 +685,37 @@ def import_path(cur: store.Cursor, kind: str, path: str | Path, **kwargs) -> Imp
     return import_file(cur, kind, data, p.name, **kwargs)
 
 
-def load_frames(cur: store.Cursor, frames: dict[str, pd.DataFrame], *, as_of: str | None, label: str) -> None:
-    """Replace every canonical table with trusted frames (the sample data) in one transaction."""
+def load_frames(cur: store.Cursor, frames: dict[str, pd.DataFrame], *, as_of: str | None, label: str,
+                sample: bool = True) -> None:
+    """Replace every canonical table with trusted frames (the sample data) in one transaction.
+
+    Kinds missing from frames become empty. as_of pins the as-of date (None: the data's own).
+    """
     with store.transaction(cur):
-        for kind in KINDS:
-            frame = frames.get(kind)
-            if frame is None:
-                frame = pd.DataFrame({c: pd.Series(dtype="object") for c in KINDS[kind].names})
-            store.write_table(cur, kind, frame, "replace")
+        _replace_all(cur, frames)
         store.set_meta(cur, "as_of", as_of)
+        store.set_meta(cur, "sample", label if sample else None)
         store.rebuild_derived(cur)
         total = sum(len(f) for f in frames.values())
         store.log_import(cur, file_name=label, sha256="", kind="all", mode="replace", rows=total,
-                         outcome="ok", message="sample data")
+                         outcome="ok", message="sample data" if sample else "store emptied")
+
+
+def _replace_all(cur: store.Cursor, frames: dict[str, pd.DataFrame]) -> None:
+    for kind in KINDS:
+        frame = frames.get(kind)
+        if frame is None:
+            frame = pd.DataFrame({c: pd.Series(dtype="object") for c in KINDS[kind].names})
+        store.write_table(cur, kind, frame, "replace")
+
+
+def start_empty(cur: store.Cursor) -> None:
+    """Remove every data table's rows (the sample company or earlier imports) in one transaction.
+
+    Settings (fiscal year), saved scenarios, forecast runs and the import log stay; the
+    as-of date follows the data again.
+    """
+    load_frames(cur, {}, as_of=None, label="start with my own data", sample=False)
 
 
 def load_sample(cur: store.Cursor, seed: int = 7, n_accounts: int = 3000, as_of=None) -> int:

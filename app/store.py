@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from app import periods
 from app.schema import KINDS, SQL_TYPES, quote_ident
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -177,16 +178,105 @@ def default_as_of(today: dt.date | None = None) -> dt.date:
     return today.replace(day=1) - dt.timedelta(days=1)
 
 
+# Dates that record something that happened (a line or contract starting, a usage day, a
+# survey, a ticket, a churn note). End dates are left out: they are often scheduled (a
+# 12-month term's end), so they say nothing about when the export was made.
+_OBSERVED_DATES = (("subscriptions", "start_date"), ("contracts", "start_date"), ("usage", "date"),
+                   ("nps", "date"), ("tickets", "opened_at"), ("churn_reasons", "date"))
+
+
+def data_end(cur: Cursor, today: dt.date | None = None) -> dt.date | None:
+    """The last day the data speaks for, or None for an empty store.
+
+    Today when a subscription or contract is still running at today (open-ended, or
+    ending after today): the export is current. Otherwise the latest observed date
+    (see _OBSERVED_DATES) on or before today.
+    """
+    today = today or dt.date.today()
+    running = cur.execute(
+        "SELECT (SELECT count(*) FROM subscriptions WHERE start_date <= ? AND (end_date IS NULL OR end_date > ?))"
+        " + (SELECT count(*) FROM contracts WHERE start_date <= ? AND end_date > ?)",
+        [today, today, today, today]).fetchall()[0][0]
+    if running:
+        return today
+    parts = " UNION ALL ".join(
+        f"SELECT max({quote_ident(c)}) AS d FROM {quote_ident(t)} WHERE {quote_ident(c)} <= $today"
+        for t, c in _OBSERVED_DATES)
+    d = cur.execute(f"SELECT max(d) FROM ({parts})", {"today": today}).fetchall()[0][0]
+    return None if d is None else (d.date() if isinstance(d, dt.datetime) else d)
+
+
+def auto_as_of(cur: Cursor, today: dt.date | None = None) -> dt.date:
+    """The as-of date the data implies: the last complete month the data covers.
+
+    The month end of data_end(), or the last complete month before today when that
+    month is not over yet; the last complete month before today for an empty store.
+    """
+    today = today or dt.date.today()
+    last_complete = default_as_of(today)
+    end = data_end(cur, today)
+    if end is None:
+        return last_complete
+    return min(periods.month_end(end), last_complete)
+
+
 def as_of(cur: Cursor) -> dt.date:
-    """The data's as-of date: set by the sample generator, else the last complete month end."""
-    v = get_meta(cur, "as_of")
+    """The as-of date every metric uses: the one pinned (by the user, or the sample), else the data's own.
+
+    The data's own (auto_as_of) is recorded when the derived tables are rebuilt, so the
+    as-of date and the derived tables always agree.
+    """
+    v = get_meta(cur, "as_of") or get_meta(cur, "as_of_auto")
     return dt.date.fromisoformat(v) if v else default_as_of()
 
 
+def as_of_pinned(cur: Cursor) -> bool:
+    """True when the as-of date was chosen (by the user or the sample), not read off the data."""
+    return get_meta(cur, "as_of") is not None
+
+
+def set_as_of(cur: Cursor, value: dt.date | None) -> dt.date:
+    """Pin the as-of date to a month end (None: follow the data again); rebuilds the derived tables.
+
+    One transaction; recorded in the import log so every cached result refreshes.
+    """
+    if value is not None and value != periods.month_end(value):
+        raise StoreError(f"the as-of date must be a month end (the last day of a month), not {value.isoformat()}")
+    with transaction(cur):
+        set_meta(cur, "as_of", value.isoformat() if value else None)
+        rebuild_derived(cur)
+        log_import(cur, file_name="settings", sha256="", kind="as_of", mode="set", rows=0, outcome="ok",
+                   message=f"as-of date {'set to ' + value.isoformat() if value else 'follows the data'}")
+    return as_of(cur)
+
+
+FISCAL_KEY = "fiscal_year_start_month"
+
+
+def fiscal_year_start(cur: Cursor) -> int:
+    """The month (1-12) the company's fiscal year starts in; 1 (calendar year) unless set."""
+    v = get_meta(cur, FISCAL_KEY)
+    return int(v) if v else 1
+
+
+def set_fiscal_year_start(cur: Cursor, month: int) -> None:
+    """Store-level setting used by bridge periods, renewal windows, forecasts and the planner."""
+    periods.check_start_month(month)
+    with transaction(cur):
+        set_meta(cur, FISCAL_KEY, str(month))
+        log_import(cur, file_name="settings", sha256="", kind="fiscal_year", mode="set", rows=0, outcome="ok",
+                   message=f"fiscal year starts in {periods.MONTH_ABBR[month]}")
+
+
+def sample_label(cur: Cursor) -> str | None:
+    """What sample data the store holds (None once the user's own data replaced it)."""
+    return get_meta(cur, "sample")
+
+
 def data_version(cur: Cursor) -> str:
-    """Changes whenever the data changes; the cache key for derived results."""
+    """Changes whenever the data or a setting changes; the cache key for derived results."""
     n = cur.execute("SELECT coalesce(max(id), 0) FROM import_log").fetchall()[0][0]
-    return f"{n}:{as_of(cur).isoformat()}"
+    return f"{n}:{as_of(cur).isoformat()}:{fiscal_year_start(cur)}"
 
 
 # ---------------------------------------------------------------- writes
@@ -285,6 +375,8 @@ def rebuild_derived(cur: Cursor) -> None:
     month(start_date) up to but excluding month(end_date); a line that starts and
     ends inside one month never shows at a month end.
     """
+    if not as_of_pinned(cur):
+        set_meta(cur, "as_of_auto", auto_as_of(cur).isoformat())
     asof = as_of(cur)
     asof_month = asof.replace(day=1)
     # Each account's ARR as a step function: +arr in month(start), -arr in
@@ -321,7 +413,7 @@ def rebuild_derived(cur: Cursor) -> None:
         )
         SELECT * FROM levels
         """,
-        {"asof_month": asof_month, "next_month": _add_months(asof_month, 1)},
+        {"asof_month": asof_month, "next_month": periods.add_months(asof_month, 1)},
     )
     # One row per account and month from its first active month on, while it has
     # ARR now or had it the month before. 'Reactivation' = ARR back after a month
@@ -375,7 +467,7 @@ def _rebuild_contracts(cur: Cursor, asof: dt.date) -> None:
     CONTRACT_HORIZON_MONTHS past the as-of date. The contract id, account_id:end_date,
     is formed in the renewals view rather than stored (3M unique strings are slow to write).
     """
-    horizon = _add_months(asof, CONTRACT_HORIZON_MONTHS)
+    horizon = periods.add_months(asof, CONTRACT_HORIZON_MONTHS)
     cur.execute(
         """
         CREATE OR REPLACE TABLE contracts_derived AS
@@ -452,14 +544,6 @@ def _rebuild_contracts(cur: Cursor, asof: dt.date) -> None:
         FROM contracts_derived WHERE (SELECT count(*) FROM contracts) = 0
         """
     )
-
-
-def _add_months(d: dt.date, n: int) -> dt.date:
-    y, m = divmod(d.month - 1 + n, 12)
-    year, month = d.year + y, m + 1
-    import calendar
-
-    return dt.date(year, month, min(d.day, calendar.monthrange(year, month)[1]))
 
 
 def row_counts(cur: Cursor) -> dict[str, int]:

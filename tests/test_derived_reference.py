@@ -16,7 +16,7 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app import importer, store
+from app import importer, periods, store
 
 FIRST = dt.date(2022, 1, 31)  # a month end, so month arithmetic clamps (Jan 31 + 1 month = Feb 28)
 AS_OF = dt.date(2023, 9, 30)
@@ -33,7 +33,7 @@ def line(draw) -> tuple:
     if kind == "open":
         end = None
     elif kind == "months":  # ends on a period boundary (or a multiple of months)
-        end = store._add_months(start, draw(st.sampled_from([1, 2, 3, 12, 13, 24, 36])))
+        end = periods.add_months(start, draw(st.sampled_from([1, 2, 3, 12, 13, 24, 36])))
     else:
         end = start + dt.timedelta(days=draw(st.one_of(st.sampled_from([30, 31, 365]), st.integers(1, 500))))
     arr = draw(st.sampled_from([100.0, 250.5, 1200.0, 5000.0]))
@@ -59,8 +59,8 @@ def _store(lines: list[tuple]) -> tuple[Path, store.Cursor]:
 def _month_ends(first: dt.date, last: dt.date) -> list[dt.date]:
     out, m = [], first.replace(day=1)
     while m <= last:
-        out.append(store._add_months(m, 1) - dt.timedelta(days=1))
-        m = store._add_months(m, 1)
+        out.append(periods.add_months(m, 1) - dt.timedelta(days=1))
+        m = periods.add_months(m, 1)
     return out
 
 
@@ -77,7 +77,7 @@ def reference_monthly(lines: list[tuple]) -> dict[tuple[str, dt.date], float]:
 
 def reference_contracts(lines: list[tuple]) -> dict[tuple[str, dt.date], tuple]:
     """(account, end) -> (start, arr, outcome, renewed_arr), per store._rebuild_contracts' docstring."""
-    horizon = store._add_months(AS_OF, store.CONTRACT_HORIZON_MONTHS)
+    horizon = periods.add_months(AS_OF, store.CONTRACT_HORIZON_MONTHS)
     grace = dt.timedelta(days=store.RENEWAL_GRACE_DAYS)
     due: dict[tuple[str, dt.date], list] = defaultdict(lambda: [dt.date.max, 0.0, 0.0])  # start, arr, continuing
     starts: dict[tuple[str, dt.date], float] = defaultdict(float)
@@ -86,7 +86,7 @@ def reference_contracts(lines: list[tuple]) -> dict[tuple[str, dt.date], tuple]:
         starts[(a, start)] += arr
         dates, k = [], 1
         while True:  # the billing-period ends strictly before the line's end, up to the horizon
-            d = store._add_months(start, k * bp)
+            d = periods.add_months(start, k * bp)
             if d > horizon or (end is not None and d >= end):
                 break
             dates.append(d)
@@ -95,7 +95,7 @@ def reference_contracts(lines: list[tuple]) -> dict[tuple[str, dt.date], tuple]:
             dates.append(end)
         for d in dates:
             c = due[(a, d)]
-            c[0] = min(c[0], store._add_months(d, -bp))  # the period's start: one billing period back
+            c[0] = min(c[0], periods.add_months(d, -bp))  # the period's start: one billing period back
             c[1] += arr
             c[2] += arr if end is None or end > d else 0.0
     out = {}
