@@ -7,6 +7,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+from app import fmt
 from app.charts import PALETTE
 
 _KIND_COLORS = alt.Scale(domain=list(PALETTE), range=list(PALETTE.values()))
@@ -26,16 +27,22 @@ def waterfall(steps: pd.DataFrame, title: str = "") -> alt.LayerChart:
     levels = pd.concat([steps["bar_start"][steps["kind"] != "total"], steps["bar_end"]])
     lo, hi = float(levels.min()), float(levels.max())
     pad = max((hi - lo) * 0.25, abs(hi) * 0.01, 1.0)
-    domain = [max(lo - pad, 0.0) if lo >= 0 else lo - pad, hi + pad]
-    base = alt.Chart(steps, title=title or f"ARR bridge, {steps['period'].iloc[0]}").encode(
+    # Ticks at whole 1-2-5 steps with as many digits as the step needs: a $12M company's axis reads
+    # $12M, $12.2M, $12.4M, never $12.9M twice.
+    y = fmt.axis_spec("money", max(lo - pad, 0.0) if lo >= 0 else lo - pad, hi + pad)
+    # Bar labels as the tiles write money (+$78.9k, -$361.6k, $12.35M); a zero flow gets none ("$0.00" said nothing).
+    data = steps.assign(label=[
+        "" if a == 0 else fmt.money(a) if k == "total" else fmt.money(a, signed=True)
+        for a, k in zip(steps["amount"], steps["kind"])])
+    base = alt.Chart(data, title=title or f"ARR bridge, {steps['period'].iloc[0]}").encode(
         x=alt.X("step:N", sort=order, title=None, axis=alt.Axis(labelAngle=0)))
     bars = base.mark_bar(clip=True).encode(
-        y=alt.Y("bar_start:Q", title="ARR ($)", axis=alt.Axis(format="$.3~s"), scale=alt.Scale(domain=domain)),
+        y=alt.Y("bar_start:Q", title="ARR ($)", axis=alt.Axis(**y.axis), scale=alt.Scale(**y.scale)),
         y2="bar_end:Q",
         color=alt.Color("kind:N", scale=_KIND_COLORS, legend=None),
-        tooltip=[alt.Tooltip("step:N"), alt.Tooltip("amount:Q", format="$,.0f")])
+        tooltip=[alt.Tooltip("step:N"), alt.Tooltip("amount:Q", format=fmt.D3_MONEY_EXACT)])
     labels = base.transform_calculate(top="max(datum.bar_start, datum.bar_end)").mark_text(
-        dy=-6, fontSize=11).encode(y="top:Q", text=alt.Text("amount:Q", format="$,.3s"))
+        dy=-6, fontSize=11).encode(y="top:Q", text=alt.Text("label:N"))
     return alt.layer(bars, labels).properties(height=320, width=alt.Step(70))
 
 

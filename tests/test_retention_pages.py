@@ -95,7 +95,9 @@ def test_waterfall_bars_float_from_level_to_level():
     bars = spec["layer"][0]
     assert bars["mark"]["type"] == "bar"
     assert bars["encoding"]["y2"]["field"] == "bar_end"
-    assert bars["encoding"]["y"]["scale"]["domain"] == [100 - 25 * 0.25, 125 + 25 * 0.25]
+    # levels 100-125 padded by a quarter of the span (93.75-131.25), then out to whole $10 ticks (app/fmt.py)
+    assert bars["encoding"]["y"]["scale"]["domain"] == [90, 140]
+    assert bars["encoding"]["y"]["axis"]["values"] == [90, 100, 110, 120, 130, 140]
     assert bars["encoding"]["x"]["sort"] == ["Start ARR", "New", "Reactivation", "Expansion", "Contraction",
                                              "Churn", "End ARR"]
 
