@@ -25,10 +25,11 @@ D3_MONEY_EXACT = "$,.0f"
 D3_PCT = ".1%"
 D3_COUNT = ",.0f"
 
-# Excel number-format codes behind export.to_xlsx_bytes' format names.
+# Excel number-format codes behind export.to_xlsx_bytes' format names. The cell keeps the exact value;
+# "money" shows whole dollars as tables do here, "money_exact" the cents. Excel puts the minus before the $.
 XLSX_FORMATS = {
-    "money": '"$"#,##0;-"$"#,##0',
-    "money_exact": '"$"#,##0.00;-"$"#,##0.00',
+    "money": "$#,##0",
+    "money_exact": "$#,##0.00",
     "pct": "0.0%",
     "count": "#,##0",
     "int": "#,##0",
