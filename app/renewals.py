@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from app import risk, store
+from app import export, fmt, risk, store
 
 KIND = "renewals"
 AT_RISK_SHARE = 0.20
@@ -381,6 +381,17 @@ def at_risk_table(fc: RenewalForecast) -> pd.DataFrame:
     })
 
 
+# Spreadsheet formats of at_risk_table's columns: P(renew) reads 45.0%, not 0.45; ARR as $361,553.
+AT_RISK_XLSX_FORMATS = {"Renewal date": "date", "Renewals in window": "count", "ARR due": "money",
+                        "P(renew)": "pct", "Expected ARR lost": "money"}
+
+
+def at_risk_xlsx(table: pd.DataFrame, sheet: str = "At-risk accounts") -> bytes:
+    """The at-risk list (at_risk_table, possibly filtered) as a formatted XLSX workbook."""
+    formats = {c: f for c, f in AT_RISK_XLSX_FORMATS.items() if c in table.columns}
+    return export.to_xlsx_bytes({sheet: table}, formats={sheet: formats})
+
+
 # ----------------------------------------------------------------- bottom-up vs top-down
 
 
@@ -390,9 +401,9 @@ def compare_top_down(fc: RenewalForecast, churned: pd.DataFrame | None, method_l
     churned: the top-down forecast of churned ARR (month, yhat, yhat_lower, yhat_upper).
     """
     lost = fc.totals["arr_due"] - fc.totals["expected"]
-    bu = (f"Bottom-up: of ${fc.totals['arr_due']:,.0f} ARR due by {fc.window_end:%d %b %Y}, "
-          f"${lost:,.0f} is expected to be lost at renewal (sum of (1 - P(renew)) x ARR due over "
-          f"{fc.totals['contracts']:,.0f} contracts).")
+    bu = (f"Bottom-up: of {fmt.money_exact(fc.totals['arr_due'])} ARR due by {fmt.date(fc.window_end)}, "
+          f"{fmt.money_exact(lost)} is expected to be lost at renewal (sum of (1 - P(renew)) x ARR due over "
+          f"{fmt.count(fc.totals['contracts'])} contracts).")
     if churned is None or churned.empty:
         return bu + " No top-down forecast of churned ARR is available to compare with."
     m = pd.to_datetime(churned["month"])
@@ -403,8 +414,8 @@ def compare_top_down(fc: RenewalForecast, churned: pd.DataFrame | None, method_l
     td = float(sel["yhat"].sum())
     diff = td - lost
     rel = "higher" if diff > 0 else "lower"
-    return (bu + f" Top-down ({method_label}) forecasts ${td:,.0f} of churned ARR over the same "
-            f"{len(sel)} month{'s' if len(sel) != 1 else ''}, ${abs(diff):,.0f} {rel}. Why they differ: "
+    return (bu + f" Top-down ({method_label}) forecasts {fmt.money_exact(td)} of churned ARR over the same "
+            f"{len(sel)} month{'s' if len(sel) != 1 else ''}, {fmt.money_exact(abs(diff))} {rel}. Why they differ: "
             "top-down extrapolates the past level of churned ARR (whole accounts going to zero, whenever it "
             "happens, including cancellations between renewal dates), while bottom-up looks only at the "
             "contracts actually due in the window and at each account's current health; neither counts "

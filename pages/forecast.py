@@ -42,10 +42,10 @@ where = segment or "all segments"
 
 st.header(f"Renewals due by {fc.window_end:%d %b %Y}")
 c = st.columns(4)
-c[0].metric("Contracts due", f"{t['contracts']:,.0f}",
+c[0].metric("Contracts due", fmt.count(t["contracts"]),
             help=f"Renewal streams with an end date after {fc.as_of:%d %b %Y} and up to {fc.window_end:%d %b %Y}, "
                  f"{where}: each annual or multi-year contract once, and each monthly/quarterly subscription "
-                 f"once per account ({t['renewals']:,.0f} renewal dates in all).")
+                 f"once per account ({fmt.count(t['renewals'])} renewal dates in all).")
 c[1].metric("ARR due", fmt.money(t["arr_due"]),
             help="Sum of the ARR due at renewal of those contracts (a monthly subscription counted once, at the "
                  "ARR of its first renewal in the window).")
@@ -55,7 +55,7 @@ c[2].metric("Expected renewed ARR", fmt.money(t["expected"]),
                  f"10th and 90th percentiles of {fc.n_sims:,} simulations, each contract renewing independently "
                  "with its P (a monthly subscription must renew every month of the window).")
 c[3].metric("ARR at risk", fmt.money(t["arr_at_risk"]),
-            help=f"ARR due of the {t['n_at_risk']:,.0f} contracts least likely to renew (the bottom 20% by "
+            help=f"ARR due of the {fmt.count(t['n_at_risk'])} contracts least likely to renew (the bottom 20% by "
                  "P(renew)) in the window.")
 
 try:
@@ -108,7 +108,7 @@ else:
                                                 help="The factor that raised the churn score most; the "
                                                      "downloads add its suggested play.")})
     d = st.columns(2)
-    d[0].download_button("At-risk list (XLSX)", data=lambda: export.to_xlsx_bytes({"At-risk accounts": view}),
+    d[0].download_button("At-risk list (XLSX)", data=lambda: renewals.at_risk_xlsx(view),
                          file_name="at_risk_accounts.xlsx", on_click="ignore",
                          mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     d[1].download_button("At-risk list (CSV)", data=lambda: export.to_csv_bytes(view),
@@ -154,9 +154,8 @@ if done.empty:
 else:
     st.altair_chart(charts_renewals.runs_chart(done), width="stretch")
 if len(fva):
-    dollars = lambda v: f"${v:,.0f}" if v == v else "-"  # noqa: E731  (pending: no actual yet)
-    shown = fva.drop(columns=["id"]).assign(
-        actual=fva["actual"].map(dollars), error=fva["error"].map(dollars),
+    shown = fva.drop(columns=["id"]).assign(  # pending runs have no actual yet: "n/a"
+        actual=fva["actual"].map(fmt.money_exact), error=fva["error"].map(fmt.money_exact),
         within_p10_p90=fva["within_p10_p90"].map(lambda v: "-" if v is None else "yes" if v else "no"))
     st.dataframe(shown, hide_index=True, width="stretch", column_order=[
         c for c in shown.columns if c != "pending"], column_config={

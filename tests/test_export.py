@@ -119,3 +119,16 @@ def test_bad_format_names_are_refused():
 ])
 def test_infer_format(name, values, expected):
     assert export.infer_format(name, pd.Series(values)) == expected
+
+
+def test_at_risk_xlsx_as_the_forecast_page_downloads_it():
+    from app import renewals
+
+    view = at_risk()[["Account", "Name", "Renewal date", "Renewals in window", "ARR due", "P(renew)",
+                      "Expected ARR lost"]].rename(columns={"Name": "Driver 1"})
+    ws = _open(renewals.at_risk_xlsx(view))["At-risk accounts"]
+    assert [ws.cell(row=2, column=j).number_format for j in range(1, 8)] == [
+        "General", "General", "yyyy-mm-dd", "#,##0", "$#,##0", "0.0%", "$#,##0"]
+    assert ws["F2"].value == 0.45 and ws["F2"].data_type == "n"
+    assert ws.freeze_panes == "A2" and ws.auto_filter.ref == "A1:G4"
+    assert ws["B2"].value.startswith("'=HYPERLINK")
