@@ -26,7 +26,7 @@ from typing import Mapping
 
 import pandas as pd
 
-from app import fmt
+from app import periods
 from planning import scenario as sc
 from planning.benchmarks import Band, spend_band
 
@@ -43,11 +43,6 @@ def monthly_rate(annual: float) -> float:
 
 def monthly_growth(annual: float) -> float:
     return (1.0 + annual) ** (1.0 / 12.0) - 1.0
-
-
-def add_months(d: dt.date, n: int) -> dt.date:
-    y, m = divmod(d.month - 1 + n, 12)
-    return dt.date(d.year + y, m + 1, 1)
 
 
 @dataclass(frozen=True)
@@ -86,20 +81,43 @@ def required_fte(coverage: sc.Coverage, accounts: float, arr: float) -> float:
     return accounts * coverage.hours_per_account_year / capacity
 
 
-def staff_plan(required: list[float], start_csms: int, people: sc.People) -> StaffPlan:
-    """The fewest whole hires keeping available FTE >= required FTE each month the lead time allows.
+def _slots(rule: str, n: int, lead: int, start_month: dt.date | None, fiscal_year_start: int) -> list[int]:
+    """Plan months a hire may start in under the rule (ascending)."""
+    if rule != "quarterly":
+        return list(range(lead, n))
+    first = start_month or dt.date(2000, 1, 1)
+    opens = [0] + [m for m in range(1, n)
+                   if periods.fiscal_quarter(periods.add_months(first, m), fiscal_year_start)
+                   != periods.fiscal_quarter(periods.add_months(first, m - 1), fiscal_year_start)]
+    return [r + lead for r in opens if r + lead < n]
+
+
+def staff_plan(required: list[float], start_csms: int, people: sc.People, hiring: sc.Hiring | None = None,
+               start_month: dt.date | None = None, fiscal_year_start: int = 1) -> StaffPlan:
+    """Whole hires phased by the hiring rule; available FTE, headcount, leavers and ramping by month.
 
     Attrition is a rate: a person on staff is still there k months later with
     probability (1 - monthly attrition)^k; a new hire is not expected to leave
     while ramping. Available FTE(m) is the expected FTE of the people hired
-    (existing staff after attrition, ramping hires at their ramp productivity),
-    so it only grows when hires are added. Forward pass: at a month m short of
-    FTE, ceil(shortfall / contribution) whole hires start in
-    s = max(lead time, m - ramp), fully ramped by m when the lead time allows.
-    Headcount(m) = expected people on staff, rounded up to whole people (a
-    leaver is counted once a whole person's worth of attrition has built up), so
+    (existing staff after attrition, ramping hires at their ramp productivity).
+
+    Forward pass over the months. A month m is short when the people expected on
+    staff (every hire counted as a full CSM: no hiring twice the people to cover a
+    ramp) fall below its target: required FTE, or (1 - tolerance) x required FTE
+    under the "tolerance" rule. The shortfall is hired, ceil(shortfall / survival)
+    whole people, in the latest allowed start month s <= m - ramp (ramped in time)
+    or, when none is allowed that early, the earliest allowed s <= m (the ramp then
+    shows as a coverage gap). Allowed starts: every month from the lead time on
+    ("fill_gap", "tolerance"); lead time after each fiscal quarter's first month
+    and the plan's first month ("quarterly"); every month from the lead time on
+    with at most N starts each ("cap": a full month moves the hire earlier, else
+    later). Once m >= lead time + ramp the hires for m are ramped by m, so
+    available FTE >= target there under "fill_gap" and "tolerance".
+    Headcount(m) = expected people on staff, rounded up to whole people (a leaver
+    is counted once a whole person's worth of attrition has built up), so
     headcount >= available FTE always.
     """
+    hiring = hiring or sc.Hiring()
     n = len(required)
     ramp, ramp_p = people.ramp_months, people.ramp_productivity
     keep = 1.0 - monthly_rate(people.annual_attrition)
@@ -107,47 +125,56 @@ def staff_plan(required: list[float], start_csms: int, people: sc.People) -> Sta
     surv0 = [keep ** (m + 1) for m in range(n)]  # staff on board at the start
     surv_h = [keep ** max(0, k - ramp) for k in range(n)]  # a hire, k months after starting
     contrib = [surv_h[k] * (ramp_p if k < ramp else 1.0) for k in range(n)]
+    rule = hiring.rule
+    factor = 1.0 - hiring.gap_tolerance if rule == "tolerance" else 1.0
+    cap = hiring.max_per_month if rule == "cap" else None
+    slots = _slots(rule, n, lead, start_month, fiscal_year_start)
     hires = [0] * n
+    on_staff = [start_csms * surv0[m] for m in range(n)]  # expected people, hires counted as they are added
+
+    def add(s: int, k: int) -> None:
+        hires[s] += k
+        for t in range(s, n):
+            on_staff[t] += k * surv_h[t - s]
+
+    for m in range(n):
+        target = required[m] * factor
+        while target - on_staff[m] > EPS:
+            open_ = [s for s in slots if s <= m and (cap is None or hires[s] < cap)]
+            if not open_:
+                break  # no hire can start by m: a coverage gap
+            ramped = [s for s in open_ if s <= m - ramp]
+            s = ramped[-1] if ramped else open_[0]
+            k = math.ceil((target - on_staff[m]) / surv_h[m - s] - EPS)
+            add(s, k if cap is None else min(k, cap - hires[s]))
     avail = [0.0] * n
-    m = 0
-    while m < n:
-        a = start_csms * surv0[m]
-        for s in range(m + 1):
-            if hires[s]:
-                a += hires[s] * contrib[m - s]
-        short = required[m] - a
-        if short > EPS:
-            s = max(lead, m - ramp)
-            if s <= m and contrib[m - s] > 0:
-                hires[s] += math.ceil(short / contrib[m - s] - EPS)
-                continue  # recheck m; earlier months only gained
-        avail[m] = a
-        m += 1
     hc, ramping, leavers = [0] * n, [0] * n, [0] * n
     prev = start_csms
     for m in range(n):
-        on = start_csms * surv0[m]
-        rp = 0.0
+        a = start_csms * surv0[m]
+        rp = 0
         for s in range(m + 1):
             if hires[s]:
-                on += hires[s] * surv_h[m - s]
+                a += hires[s] * contrib[m - s]
                 if m - s < ramp:
                     rp += hires[s]
-        hc[m] = math.ceil(on - 1e-6)  # a leaver counts once a whole person's expected attrition has built up
-        ramping[m] = int(rp)
+        avail[m] = a
+        hc[m] = math.ceil(on_staff[m] - 1e-6)  # a leaver counts once a whole person's expected attrition has built up
+        ramping[m] = rp
         leavers[m] = prev + hires[m] - hc[m]
         prev = hc[m]
     return StaffPlan(hires, hc, avail, leavers, ramping)
 
 
-def _segment_rows(seg: sc.Segment, start_month: dt.date, months: int) -> dict[str, list]:
+def _segment_rows(s: sc.Scenario, seg: sc.Segment) -> dict[str, list]:
+    start_month, months = s.start_month, s.months
     if seg.start.accounts is None or seg.start.arr is None or seg.start.csms is None:
         raise sc.ScenarioError(f"segments.{seg.name}.start: accounts, arr and csms are needed "
                                "(fill them from the store or give them in the scenario)")
-    d, cov, pp = seg.demand, seg.coverage, seg.people
+    d, cov, pp = sc.segment_demand(s, seg), seg.coverage, seg.people
     churn = monthly_rate(d.annual_logo_churn)
     grow = monthly_growth(d.annual_net_expansion)
-    new = sc.new_per_month(seg, start_month, months)
+    new = sc.segment_new(s, seg)
     acc, arr = float(seg.start.accounts), float(seg.start.arr)
     accounts, arrs, req = [], [], []
     keep, keep_arr = 1.0 - churn, (1.0 - churn) * (1.0 + grow)
@@ -157,7 +184,7 @@ def _segment_rows(seg: sc.Segment, start_month: dt.date, months: int) -> dict[st
         accounts.append(acc)
         arrs.append(arr)
         req.append(required_fte(cov, acc, arr))
-    plan = staff_plan(req, int(seg.start.csms), pp)
+    plan = staff_plan(req, int(seg.start.csms), pp, s.hiring, start_month, s.fiscal_year_start)
     lead = pp.lead_time_months
     reqs = [plan.hires[m + lead] if m + lead < months else 0 for m in range(months)]
     cost, pct, managers, gap = [], [], [], []
@@ -171,7 +198,7 @@ def _segment_rows(seg: sc.Segment, start_month: dt.date, months: int) -> dict[st
         pct.append(100.0 * 12.0 * c / arrs[m] if arrs[m] > 0 else math.nan)
         gap.append(max(0.0, req[m] - plan.available[m]))
     return {
-        "month": [add_months(start_month, m) for m in range(months)], "segment": [seg.name] * months,
+        "month": [periods.add_months(start_month, m) for m in range(months)], "segment": [seg.name] * months,
         "accounts": accounts, "arr": arrs, "required_fte": req, "available_fte": plan.available,
         "headcount": plan.headcount, "hires": plan.hires, "reqs_to_open": reqs, "cost": cost, "cost_pct_arr": pct,
         "new_accounts": new, "leavers": plan.leavers, "ramping": plan.ramping, "managers": managers,
@@ -195,7 +222,7 @@ def run_plan(s: sc.Scenario, band: Band | None = None) -> PlanResult:
     """Run the model; `.monthly` has exactly CLI_COLUMNS (month = first day of the month)."""
     # Plain lists throughout, one DataFrame per table at the end: pandas per-op
     # overhead, not arithmetic, dominates at 36 months x 4 segments.
-    segs = [_segment_rows(seg, s.start_month, s.months) for seg in s.segments]
+    segs = [_segment_rows(s, seg) for seg in s.segments]
     cols: dict[str, list] = {c: [v for r in segs for v in r[c]] for c in DETAIL_COLUMNS}
     tot: dict[str, list] = {"month": segs[0]["month"]}
     for c in _SUM:
@@ -209,13 +236,52 @@ def run_plan(s: sc.Scenario, band: Band | None = None) -> PlanResult:
     return PlanResult(s, monthly, detail, totals, MappingProxyType(heads))
 
 
-_money = fmt.money
+def _money(x: float) -> str:
+    """Compact dollars for headline prose ($1.23M, $78.9k, $950, -$1.20M).
+
+    The same convention as app.fmt.money, which planning/ may not import (it stays free of the app layer).
+    """
+    if x != x:
+        return "n/a"
+    a = abs(x)
+    if round(a / 1e6, 2) >= 1000:
+        body = f"{a / 1e9:,.2f}B"
+    elif round(a / 1e3, 1) >= 1000:
+        body = f"{a / 1e6:,.2f}M"
+    elif round(a) >= 1000:
+        body = f"{a / 1e3:,.1f}k"
+    else:
+        body = f"{a:,.0f}"
+    return ("-" if x < 0 and round(a) else "") + "$" + body
 
 
 def _year(s: sc.Scenario) -> tuple[int, str]:
     n = min(12, s.months)
-    first, last = s.start_month, add_months(s.start_month, n - 1)
-    return n, f"{first:%b %Y}-{last:%b %Y}"
+    first, last = s.start_month, periods.add_months(s.start_month, n - 1)
+    span = f"{first:%b %Y}-{last:%b %Y}"
+    if n == 12 and periods.period_start(first, "year", s.fiscal_year_start) == first:
+        span = f"{periods.period_label(first, 'year', s.fiscal_year_start)} ({span})"
+    return n, span
+
+
+def hiring_words(s: sc.Scenario) -> str:
+    """The scenario's hiring rule in plain words (headlines, page, exports)."""
+    h = s.hiring
+    if h.rule == "quarterly":
+        starts = sorted({(s.fiscal_year_start - 1 + 3 * q) % 12 + 1 for q in range(4)})
+        months = ", ".join(periods.MONTH_ABBR[m] for m in starts)
+        return ("Hiring each quarter: requisitions open in the first month of each fiscal quarter "
+                f"({months}) and in the plan's first month; each batch starts the lead time later, sized for the "
+                "peak need until the next batch is ramped")
+    if h.rule == "cap":
+        return (f"Hiring capped at {h.max_per_month} a month in each segment: hires beyond the cap start earlier "
+                "if the lead time allows, else later (a coverage gap until they are ramped)")
+    if h.rule == "tolerance":
+        return (f"Hiring tolerates a coverage gap up to {h.gap_tolerance:.0%}: people are hired only when available "
+                f"FTE would fall below {1 - h.gap_tolerance:.0%} of required FTE, and then only enough to get back "
+                "to that level")
+    return ("Hiring fills the gap as it appears: each month's shortfall is hired to start ramp months ahead, "
+            "never before the lead time allows")
 
 
 def headlines(s: sc.Scenario, segs: list[dict[str, list]], tot: dict[str, list], band: Band) -> dict[str, Headline]:
@@ -231,24 +297,33 @@ def headlines(s: sc.Scenario, segs: list[dict[str, list]], tot: dict[str, list],
     ye_mgr = int(tot["managers"][n - 1])
     leavers = int(sum(tot["leavers"][:n]))
     gap_months = sum(1 for g in tot["coverage_gap"][:n] if g > 1e-6)
+    cover_pct = [a / r for a, r in zip(tot["available_fte"][:n], tot["required_fte"][:n]) if r > 0]
+    low = min(cover_pct) if cover_pct else math.nan
     cost = float(sum(tot["cost"][:n]))
     mean_arr = float(sum(tot["arr"][:n]) / n)
     pct = 100.0 * (cost * 12.0 / n) / mean_arr if mean_arr > 0 else math.nan
     cover = "; ".join(_coverage_words(g) for g in s.segments)
+    rule = hiring_words(s)
+    if gap_months:
+        why = {"tolerance": "within the tolerance, or while the lead time and ramp do not yet allow",
+               "cap": "the cap, the lead time or the ramp holds hires back",
+               "quarterly": "hires wait for the next quarter's requisitions, the lead time or the ramp"}.get(
+            s.hiring.rule, "hires cannot start before the lead time allows, or are still ramping")
+        short = (f" Coverage falls short in {gap_months} month(s) ({why}); lowest coverage "
+                 f"{low:.0%} of required FTE.")
+    else:
+        short = ""
     return {
         "hires_year": Headline(
             "hires_year", "Hires this year", hires, f"{hires:,}",
-            f"Whole CSMs starting {span} across segments ({per_seg}). The plan hires the fewest people so that "
-            f"available FTE (staff after attrition, ramping hires at their ramp productivity) meets required FTE "
-            f"every month, starting each hire early enough to be ramped when needed; {leavers} expected "
-            f"leaver(s) are replaced. Inputs: {people}."),
+            f"Whole CSMs starting {span} across segments ({per_seg}). {rule}. Each hire counts as one CSM once "
+            f"ramped (available FTE: staff after attrition, ramping hires at their ramp productivity); {leavers} "
+            f"expected leaver(s) are replaced. Inputs: {people}."),
         "year_end_headcount": Headline(
             "year_end_headcount", "Year-end headcount", ye_hc, f"{ye_hc:,}",
             f"CSMs on staff at the end of {span}: {start_hc} now + {hires} hires - {leavers} leavers "
             f"(plus {ye_mgr} manager(s) at the span of control, not counted here). Required FTE then: "
-            f"{tot['required_fte'][n - 1]:,.1f} ({cover})."
-            + (f" Coverage falls short in {gap_months} month(s): hires cannot start before the lead time allows."
-               if gap_months else "")),
+            f"{tot['required_fte'][n - 1]:,.1f} ({cover}).{short}"),
         "annual_cost": Headline(
             "annual_cost", "Annual CS cost", cost, _money(cost),
             f"Sum over {span} of headcount x (fully loaded cost + tooling) / 12 + managers x manager cost / 12, "
@@ -284,7 +359,7 @@ def affordable(result: PlanResult, pct_arr: float, month_index: int | None = Non
     """
     s = result.scenario
     idx = min(12, s.months) - 1 if month_index is None else month_index
-    month = add_months(s.start_month, idx)
+    month = periods.add_months(s.start_month, idx)
     det = result.detail[result.detail["month"] == month].set_index("segment")
     raise_f = lambda g: (1.0 + g.people.annual_raise) ** (idx // 12)  # noqa: E731
     rows = []

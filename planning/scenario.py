@@ -21,19 +21,32 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from app import periods
+
 SCHEMA_VERSION = 1
 MAX_MONTHS = 60
 COVERAGE_MODELS = ("accounts", "arr", "hours")
 TECH_TOUCH = "Tech touch"
 
-# Monthly shapes for a yearly total of new customers, by calendar month (Jan..Dec).
+# Named monthly shapes for a yearly total of new customers, by month of the *fiscal* year
+# (first month .. twelfth; with a calendar fiscal year that is Jan..Dec). A list of 12
+# weights in a scenario is by calendar month, Jan..Dec.
 SHAPES: dict[str, tuple[float, ...]] = {
     "flat": (1,) * 12,
-    # Bookings bunch at quarter ends: the third month of each quarter books double.
+    # Bookings bunch at quarter ends: the third month of each (fiscal) quarter books double.
     "quarter_end": (1, 1, 2) * 4,
     # A plan that ramps through the year (Sales capacity grows): weights 1..12.
     "back_loaded": tuple(float(i) for i in range(1, 13)),
 }
+
+# How the plan phases hiring (docs/planning.md, "Hiring rules").
+HIRING_RULES: dict[str, str] = {
+    "fill_gap": "Fill the gap as it appears",
+    "quarterly": "Hire each quarter",
+    "cap": "Cap hires per month",
+    "tolerance": "Tolerate a coverage gap",
+}
+MIX_TOLERANCE = 0.005  # shares may miss 100% by half a point (33.3 / 33.3 / 33.4 rounding)
 
 
 class ScenarioError(ValueError):
@@ -90,6 +103,26 @@ class Cost:
 
 
 @dataclass(frozen=True)
+class Hiring:
+    """How hires are phased; one rule for the plan, applied to each segment."""
+
+    rule: str = "fill_gap"  # fill_gap | quarterly | cap | tolerance
+    max_per_month: int = 2  # cap: at most this many hires start in a month, in each segment
+    gap_tolerance: float = 0.05  # tolerance: hire only when available FTE < (1 - this) x required FTE
+
+
+@dataclass(frozen=True)
+class NewCustomers:
+    """Demand as one total for the plan year plus a share per segment (instead of per segment)."""
+
+    total_per_year: float = 0.0  # new customers in the plan's first 12 months, all segments
+    mix: tuple[tuple[str, float], ...] = ()  # (segment, share); shares are fractions adding up to 1
+
+    def share(self, segment: str) -> float:
+        return dict(self.mix).get(segment, 0.0)
+
+
+@dataclass(frozen=True)
 class Segment:
     name: str
     tech_touch: bool = False  # no named CSM: a pooled team covers the accounts
@@ -109,6 +142,9 @@ class Scenario:
     segments: tuple[Segment, ...] = ()
     notes: str = ""
     version: int = SCHEMA_VERSION
+    fiscal_year_start: int = 1  # month (1-12) the fiscal year starts in; 1 = calendar year
+    new_customers: NewCustomers | None = None  # None: each segment states its own demand
+    hiring: Hiring = field(default_factory=Hiring)
 
     def segment(self, name: str) -> Segment:
         for s in self.segments:
@@ -240,8 +276,15 @@ def to_dict(s: Scenario) -> dict[str, Any]:
         if isinstance(dem["shape"], tuple):
             dem["shape"] = list(dem["shape"])
         segs[name] = d
-    return {"version": s.version, "name": s.name, "start_month": s.start_month.isoformat(), "months": s.months,
-            "target_pct_arr": s.target_pct_arr, "notes": s.notes, "segments": segs}
+    out: dict[str, Any] = {
+        "version": s.version, "name": s.name, "start_month": s.start_month.isoformat(), "months": s.months,
+        "fiscal_year_start": s.fiscal_year_start, "target_pct_arr": s.target_pct_arr, "notes": s.notes,
+        "hiring": asdict(s.hiring)}
+    if s.new_customers is not None:
+        out["new_customers"] = {"total_per_year": s.new_customers.total_per_year,
+                                "mix": {k: v for k, v in s.new_customers.mix}}
+    out["segments"] = segs
+    return out
 
 
 def dumps(s: Scenario, indent: int | None = 2) -> str:
@@ -350,7 +393,64 @@ def _segment_from(name: str, raw: Any, where: str) -> Segment:
     return Segment(name, tt, Start(**start_kw), demand, coverage, people, cost)
 
 
-_TOP = {"version", "name", "start_month", "months", "target_pct_arr", "notes", "segments"}
+_TOP = {"version", "name", "start_month", "months", "target_pct_arr", "notes", "segments", "fiscal_year_start",
+        "new_customers", "hiring"}
+
+
+def _hiring_from(raw: Any) -> Hiring:
+    if raw is None:
+        return Hiring()
+    if not isinstance(raw, dict):
+        raise ScenarioError(f"hiring: expected an object, got {type(raw).__name__}")
+    known = set(Hiring.__dataclass_fields__)
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ScenarioError(f"hiring.{unknown[0]}: unknown field (known: {', '.join(sorted(known))})")
+    rule = raw.get("rule", "fill_gap")
+    if rule not in HIRING_RULES:
+        raise ScenarioError(f"hiring.rule: expected one of {', '.join(HIRING_RULES)}, got {rule!r}")
+    kw: dict[str, Any] = {"rule": rule}
+    if "max_per_month" in raw:
+        kw["max_per_month"] = _num(raw["max_per_month"], "hiring.max_per_month",
+                                   FieldSpec("", "max_per_month", "", "int", 1, 1000), integer=True)
+    if "gap_tolerance" in raw:
+        kw["gap_tolerance"] = _num(raw["gap_tolerance"], "hiring.gap_tolerance",
+                                   FieldSpec("", "gap_tolerance", "", "fraction", 0, 0.5))
+    return Hiring(**kw)
+
+
+def _new_customers_from(raw: Any, segments: tuple[Segment, ...]) -> NewCustomers | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ScenarioError(f"new_customers: expected an object, got {type(raw).__name__}")
+    unknown = sorted(set(raw) - {"total_per_year", "mix"})
+    if unknown:
+        raise ScenarioError(f"new_customers.{unknown[0]}: unknown field (known: mix, total_per_year)")
+    if "total_per_year" not in raw:
+        raise ScenarioError("new_customers.total_per_year: required (new customers in the plan year, all segments)")
+    total = _num(raw["total_per_year"], "new_customers.total_per_year", FIELD[("demand", "new_per_year")])
+    mix = raw.get("mix")
+    if not isinstance(mix, dict) or not mix:
+        raise ScenarioError("new_customers.mix: expected an object of shares by segment, e.g. "
+                            "{\"SMB\": 0.2, \"Mid-Market\": 0.6, \"Enterprise\": 0.2}")
+    names = [g.name for g in segments]
+    shares = []
+    for k, v in mix.items():
+        if k not in names:
+            raise ScenarioError(f"new_customers.mix.{k}: no such segment (segments: {', '.join(names)})")
+        shares.append((k, _num(v, f"new_customers.mix.{k}", FieldSpec("", k, "", "fraction", 0, 1))))
+    got = sum(v for _, v in shares)
+    if abs(got - 1.0) > MIX_TOLERANCE:
+        raise ScenarioError(f"new_customers.mix: the shares must add up to 100% (1.0 as fractions), "
+                            f"got {got * 100:.4g}% ({got:.4g})")
+    for g in segments:
+        if g.demand.new_per_month is not None or g.demand.new_per_year is not None:
+            field_name = "new_per_month" if g.demand.new_per_month is not None else "new_per_year"
+            raise ScenarioError(f"segments.{g.name}.demand.{field_name}: new customers are given as a total "
+                                "with a mix (new_customers); give them either that way or per segment, not both")
+    order = {n: i for i, n in enumerate(names)}
+    return NewCustomers(total, tuple(sorted(shares, key=lambda kv: order[kv[0]])))
 
 
 def from_dict(raw: Any) -> Scenario:
@@ -386,7 +486,12 @@ def from_dict(raw: Any) -> Scenario:
         if not str(sname).strip():
             raise ScenarioError("segments: a segment name is empty")
         segs.append(_segment_from(str(sname), sraw, f"segments.{sname}"))
-    scen = Scenario(name.strip(), sm.replace(day=1), int(months), target, tuple(segs), notes, SCHEMA_VERSION)
+    fy = _num(raw.get("fiscal_year_start", 1), "fiscal_year_start",
+              FieldSpec("", "fiscal_year_start", "", "int", 1, 12), integer=True)
+    hiring = _hiring_from(raw.get("hiring"))
+    new_customers = _new_customers_from(raw.get("new_customers"), tuple(segs))
+    scen = Scenario(name.strip(), sm.replace(day=1), int(months), target, tuple(segs), notes, SCHEMA_VERSION,
+                    int(fy), new_customers, hiring)
     for seg in scen.segments:
         npm = seg.demand.new_per_month
         if npm is not None and len(npm) not in (1, scen.months):
@@ -431,17 +536,62 @@ def decode_url(token: str) -> Scenario:
 
 # ------------------------------------------------------------------ helpers
 
-def new_per_month(seg: Segment, start_month: dt.date, months: int) -> list[float]:
-    """New customers in each plan month, from whichever demand form the segment uses."""
+def new_per_month(seg: Segment, start_month: dt.date, months: int, fiscal_year_start: int = 1) -> list[float]:
+    """New customers in each plan month, from whichever demand form the segment uses.
+
+    A yearly total is spread by the shape: a named shape by month of the fiscal year
+    (quarter_end doubles the third month of each fiscal quarter), a list of 12 weights
+    by calendar month Jan..Dec. Any 12 consecutive plan months receive the yearly total.
+    """
     d = seg.demand
     if d.new_per_month is not None:
         return [d.new_per_month[0]] * months if len(d.new_per_month) == 1 else list(d.new_per_month[:months])
     if d.new_per_year is not None:
-        w = SHAPES[d.shape] if isinstance(d.shape, str) else d.shape
+        if isinstance(d.shape, str):
+            w, first = SHAPES[d.shape], fiscal_year_start  # weights[0] is the fiscal year's first month
+        else:
+            w, first = d.shape, 1  # weights[0] is January
         total = float(sum(w))
-        m0 = start_month.month - 1
-        return [d.new_per_year * w[(m0 + i) % 12] / total for i in range(months)]
+        months_in = [periods.add_months(start_month, i).month for i in range(months)]
+        return [d.new_per_year * w[(m - first) % 12] / total for m in months_in]
     return [0.0] * months
+
+
+def segment_demand(s: Scenario, seg: Segment) -> Demand:
+    """The segment's demand with a scenario-level total + mix resolved into its own yearly total."""
+    if s.new_customers is None:
+        return seg.demand
+    return replace(seg.demand, new_per_month=None, new_per_year=s.new_customers.total_per_year
+                   * s.new_customers.share(seg.name))
+
+
+def segment_new(s: Scenario, seg: Segment, months: int | None = None) -> list[float]:
+    """New customers of one segment in each plan month (first `months`, default the whole plan)."""
+    g = seg if s.new_customers is None else replace(seg, demand=segment_demand(s, seg))
+    return new_per_month(g, s.start_month, s.months if months is None else months, s.fiscal_year_start)
+
+
+def per_segment_demand(s: Scenario) -> Scenario:
+    """The scenario in the per-segment form: a total + mix becomes each segment's yearly total."""
+    if s.new_customers is None:
+        return s
+    return replace(s, new_customers=None,
+                   segments=tuple(replace(g, demand=segment_demand(s, g)) for g in s.segments))
+
+
+def with_total_mix(s: Scenario, total_per_year: float, mix: dict[str, float]) -> Scenario:
+    """The scenario with demand as a total + mix; segments keep their shapes, drop their own totals."""
+    segs = tuple(replace(g, demand=replace(g.demand, new_per_month=None, new_per_year=None)) for g in s.segments)
+    order = {g.name: i for i, g in enumerate(s.segments)}
+    return replace(s, segments=segs, new_customers=NewCustomers(
+        float(total_per_year), tuple(sorted(((k, float(v)) for k, v in mix.items()), key=lambda kv: order[kv[0]]))))
+
+
+def mix_of(s: Scenario, months: int = 12) -> tuple[float, dict[str, float]]:
+    """The plan year's new customers (first `months` months) in total and each segment's share."""
+    per = {g.name: sum(segment_new(s, g, months)) for g in s.segments}
+    total = sum(per.values())
+    return total, {k: (v / total if total > 0 else 1.0 / len(per)) for k, v in per.items()}
 
 
 def with_segment(s: Scenario, seg: Segment) -> Scenario:

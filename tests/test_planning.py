@@ -94,20 +94,25 @@ def test_lead_time_leaves_a_gap_when_demand_comes_too_soon():
 
 
 def test_ramp_and_attrition_worked_table():
-    # 10 CSMs, 400 accounts at 1:40 (10 FTE) all along; 8% monthly attrition; ramp 2 months at 50%.
+    # 10 CSMs, 400 accounts at 1:40 (10 FTE) all along; 8% monthly attrition; ramp 2 months at 50%; no lead time.
     s = one_segment(accounts=400, csms=10, new=[0] * 6, attrition=1 - 0.92 ** 12, ramp=2, ramp_p=0.5, months=6)
     d = model.run_plan(s).detail
     # Staff now, after attrition: 10 x 0.92^(m+1) = 9.2, 8.464, 7.787, 7.164, 6.591, 6.064.
-    # Jan: short 0.8, a January hire gives 0.5 -> 2; Feb: 8.464 + 2 x 0.5 short 0.536 -> 2 more in January.
-    # Mar: 7.787 + 4 = 11.787. Apr: 7.164 + 4 x 0.92 = 10.844 (hires leave from the end of ramp).
-    # May: 6.591 + 4 x 0.8464 = 9.976, short 0.024 -> 1 hire in March (ramped by May): 10.976.
-    # Jun: 6.064 + 4 x 0.92^2 + 1 x 0.92 = 10.098.
-    assert list(d["hires"]) == [4, 0, 1, 0, 0, 0]
-    assert list(d["available_fte"].round(3)) == [10.2, 10.464, 11.787, 10.844, 10.976, 10.098]
-    # headcount = expected people on staff rounded up: 13.2, 12.46, 12.79, 11.84, 10.90, 10.02
-    assert list(d["headcount"]) == [14, 13, 13, 12, 11, 11]
-    assert list(d["leavers"]) == [0, 1, 1, 1, 1, 0]
-    assert list(d["ramping"]) == [4, 4, 1, 1, 0, 0]
+    # A hire counts as one person (not twice as many to cover the ramp), still there k months after
+    # starting with probability 0.92^max(0, k - 2); it starts ramp months before the month needing it,
+    # or in January when that is sooner:
+    # Jan: 9.2 short 0.8 -> 1 January hire; Feb: 8.464 + 1 short 0.536 -> 1 more in January;
+    # Mar: 7.787 + 2 short 0.213 -> a third in January; Apr: 7.164 + 3 x 0.92 = 9.924 short 0.076 -> 1 in
+    # February (ramped by April); May: 6.591 + 3 x 0.8464 + 0.92 = 10.05; Jun: 6.064 + 3 x 0.7787 + 0.8464
+    # = 9.246 short 0.754 -> 1 in April.
+    assert list(d["hires"]) == [3, 1, 0, 1, 0, 0]
+    # available FTE: ramping hires at 50%: Jan 9.2 + 1.5; Feb 8.464 + 2; Mar 7.787 + 3 + 0.5;
+    # Apr 7.164 + 2.76 + 1 + 0.5; May 6.591 + 2.539 + 0.92 + 0.5; Jun 6.064 + 2.336 + 0.846 + 1
+    assert list(d["available_fte"].round(3)) == [10.7, 10.464, 11.287, 11.424, 10.55, 10.246]
+    # headcount = expected people on staff rounded up: 12.2, 12.46, 11.79, 11.92, 11.05, 10.25
+    assert list(d["headcount"]) == [13, 13, 12, 12, 12, 11]
+    assert list(d["leavers"]) == [0, 1, 1, 1, 0, 1]
+    assert list(d["ramping"]) == [3, 4, 1, 1, 1, 0]
     assert (d["available_fte"] >= d["required_fte"] - 1e-9).all()
 
 
@@ -211,7 +216,9 @@ def test_higher_ratio_never_more_csms(p, factor, no_attrition):
 @given(plans())
 def test_coverage_met_once_lead_time_and_ramp_allow(p):
     d = model.run_plan(one_segment(**p)).detail
-    settled = p["lead"] + (p["ramp"] if p["ramp_p"] == 0 else 0)
+    # Hires are sized as whole CSMs (no doubling up to cover a ramp): coverage is met once a hire
+    # started at the lead time is ramped.
+    settled = p["lead"] + p["ramp"]
     assert (d["coverage_gap"].iloc[settled:] <= 1e-6).all()
     assert (d["hires"] >= 0).all() and (d["reqs_to_open"] >= 0).all() and (d["leavers"] >= 0).all()
     assert (d["headcount"] >= d["available_fte"] - 1e-6).all()
