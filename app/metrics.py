@@ -423,17 +423,13 @@ class Kpi:
             return None
         d = self.value - self.prior
         if self.unit == "money":
-            pct = f" ({d / self.prior:+.1%})" if self.prior else ""
-            return f"{'+' if d >= 0 else '-'}{_fmt(abs(d), 'money')}{pct}"
-        return f"{d * 100:+.1f} pp"
+            rel = f" ({fmt.pct(d / self.prior, signed=True)})" if self.prior else ""
+            return fmt.money(d, signed=True) + rel
+        return fmt.pct_points(d)  # a change of a rate is in points, not a % of the rate
 
 
 def _fmt(v: float | None, unit: str) -> str:
-    if v is None or pd.isna(v):
-        return "n/a"
-    if unit == "money":
-        return fmt.money(v)
-    return f"{v:.1%}"
+    return fmt.money(v) if unit == "money" else fmt.pct(v)
 
 
 def _none(v: Any) -> float | None:

@@ -179,3 +179,14 @@ def test_waterfall_on_a_quiet_quarter_keeps_tick_labels_apart():
     assert y_labels == ["$12.75M", "$12.8M", "$12.85M", "$12.9M", "$12.95M", "$13M", "$13.05M"]
     bar_labels = [t for g in _svg_texts(svg, "role-mark") for t in g]
     assert bar_labels == ["$12.88M", "+$30.0k", "-$4.0k", "$12.91M"]  # zero flows: no label
+
+
+def test_overview_tiles_use_fmt():
+    from app.metrics import Kpi
+
+    arr = Kpi("arr", "ARR", 11_638_447.0, 12_000_000.0, "money", "")
+    assert arr.value_text == "$11.64M"
+    assert arr.delta_text == "-$361.6k (-3.0%)"  # 361,553 / 12,000,000 = 3.01%; sign before the $
+    grr = Kpi("grr", "GRR", 0.912, 0.934, "fraction", "")
+    assert (grr.value_text, grr.delta_text) == ("91.2%", "-2.2 pts")
+    assert Kpi("nrr", "NRR", float("nan"), 1.0, "fraction", "").value_text == "n/a"

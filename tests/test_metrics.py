@@ -142,7 +142,8 @@ def test_kpis_now_and_three_months_earlier(book):
     assert k["nrr"].prior == pytest.approx(3000 / 4500, abs=1e-6)
     # renewal rate by account: due in the 12 months to 31 Aug R, M, G, X (churned), S vs to 31 May R, M, G, X
     assert (k["renewal_rate"].value, k["renewal_rate"].prior) == (pytest.approx(0.8), pytest.approx(0.75))
-    assert k["renewal_rate"].delta_text == "+5.0 pp"
+    assert k["renewal_rate"].delta_text == "+5.0 pts"
+    assert k["arr"].delta_text == "+$100 (+2.6%)"  # 100 / 3900
     assert k["arr"].value_text == "$4.0k" and k["arr"].delta_text.startswith("+$100")
     assert "GRR" in k["grr"].help and "capped" in k["grr"].help
     twelve = {x.key: x for x in metrics.kpis(book)}
