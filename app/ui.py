@@ -66,56 +66,91 @@ ALL = "All segments"
 
 # How long a page waits for the store while another process (a cron load) writes it.
 STORE_WAIT_SECONDS = 60.0
-
-_RUN = "_run_store"  # non-widget session key holding this run's _Run
+# How often the janitor closes connections left by script threads that have ended.
+JANITOR_SECONDS = 1.0
 
 
 @dataclass
-class _Run:
-    """The store as one script run sees it."""
+class _Held:
+    """The store as one script run (one thread) sees it."""
 
-    marker: object | None  # identifies the run (see _run_marker)
+    thread: threading.Thread  # the script thread that owns it; only it uses and closes it
+    path: str
     con: store.Cursor  # read connection with an open transaction: one snapshot
     writers: list[store.Cursor] = field(default_factory=list)  # cursors for imports and saves
     version: str | None = None  # data version of the snapshot, read once
 
 
+# Connections by owning thread. Not in st.session_state: with fast reruns Streamlit starts
+# a session's new run in a new thread before the old run has stopped, and both share the
+# session's state. When each run kept "the" connection there, two runs overwrote each
+# other's entry and one connection was never closed; it held the file lock until Python's
+# cyclic garbage collector happened to run (minutes on an idle server).
+_HELD: dict[int, _Held] = {}
 _schema_ready: set[str] = set()
-# DuckDB shares one database instance among a process's connections to a file and
-# tears it down with the last one; an open racing that teardown fails ("already
-# attached"), so sessions open and close their connections one at a time.
-_OPEN_CLOSE = threading.Lock()
+# Guards _HELD, and serialises opens and closes: DuckDB shares one database instance among a
+# process's connections to a file and tears it down with the last one; an open racing that
+# teardown fails ("already attached").
+_LOCK = threading.Lock()
+_janitor: threading.Thread | None = None
 
 
-def _run_marker() -> object | None:
-    """An object that is new for every script run of this session.
+def _close(held: _Held) -> None:
+    for c in [*held.writers, held.con]:
+        try:
+            c.close()
+        except Exception:  # already closed
+            pass
 
-    Streamlit replaces ScriptRunContext.cursors with a new dict at each run
-    (ScriptRunContext.reset); holding a reference to it makes `is` a reliable test.
-    """
-    ctx = get_script_run_ctx()
-    return getattr(ctx, "cursors", None) if ctx is not None else None
+
+def _reap() -> int:
+    """Close the connections of script threads that have ended (a run killed before its release)."""
+    with _LOCK:
+        dead = [k for k, h in _HELD.items() if not h.thread.is_alive()]
+        for k in dead:
+            _close(_HELD.pop(k))
+    return len(dead)
+
+
+def _janitor_loop() -> None:
+    while True:
+        time.sleep(JANITOR_SECONDS)
+        _reap()
+
+
+def _start_janitor() -> None:
+    global _janitor
+    if _janitor is None or not _janitor.is_alive():
+        _janitor = threading.Thread(target=_janitor_loop, name="cs-store-janitor", daemon=True)
+        _janitor.start()
+
+
+def _held() -> _Held | None:
+    t = threading.current_thread()
+    with _LOCK:
+        held = _HELD.get(t.ident or 0)
+    return held if held is not None and held.thread is t else None
 
 
 def cursor() -> store.Cursor:
     """This run's read connection: one snapshot of the store for the whole script run.
 
-    So a page never mixes data from before and after an import that commits while
-    it renders. Each run opens its own connection (DuckDB rejects one connection
-    shared by busy threads; the open costs ~20 ms) with an open read transaction,
-    and release() closes it when the run ends, so between runs the file is free
-    for `python -m app load` from cron.
+    So a page never mixes data from before and after an import that commits while it
+    renders. Each run (each script thread) opens its own connection (DuckDB rejects one
+    connection shared by busy threads; the open costs ~20 ms) with an open read
+    transaction; release() closes it when the run ends (streamlit_app.py), and a janitor
+    closes any whose thread ended without it, so between runs the file is free for
+    `python -m app load` from cron.
     """
-    marker = _run_marker()
-    held = st.session_state.get(_RUN)
-    if held is not None and marker is not None and held.marker is marker:
+    path = str(store.db_path())
+    held = _held()
+    if held is not None and held.path == path:
         return held.con
     release()
-    path = str(store.db_path())
     deadline = time.monotonic() + STORE_WAIT_SECONDS
     while True:  # wait for another process (a cron load) without holding up this one's other sessions
         try:
-            with _OPEN_CLOSE:
+            with _LOCK:
                 con = store.connect(path, ensure=path not in _schema_ready)
             break
         except store.StoreError:
@@ -123,42 +158,57 @@ def cursor() -> store.Cursor:
                 raise
             time.sleep(0.25)
     _schema_ready.add(path)
-    con.execute("BEGIN TRANSACTION")
-    st.session_state[_RUN] = _Run(marker, con)
+    t = threading.current_thread()
+    try:
+        con.execute("BEGIN TRANSACTION")
+    finally:
+        with _LOCK:
+            _HELD[t.ident or 0] = _Held(t, path, con)
+    _start_janitor()
     return con
 
 
 def write_cursor() -> store.Cursor:
     """A cursor for imports and saves (they open their own transaction); closed with the run."""
     cur = cursor().cursor()
-    st.session_state[_RUN].writers.append(cur)
+    held = _held()
+    assert held is not None
+    held.writers.append(cur)
     return cur
 
 
 def release() -> None:
     """Close this run's connection and cursors (called when a run or a fragment rerun ends)."""
-    held = st.session_state.get(_RUN)
-    if held is None:
-        return
-    del st.session_state[_RUN]
-    with _OPEN_CLOSE:
-        for c in [*held.writers, held.con]:
-            try:
-                c.close()
-            except Exception:  # already closed
-                pass
+    t = threading.current_thread()
+    with _LOCK:
+        held = _HELD.get(t.ident or 0)
+        if held is None:
+            return
+        del _HELD[t.ident or 0]
+        _close(held)
+
+
+def open_connections() -> int:
+    """How many store connections this process holds now (for tests and diagnostics)."""
+    with _LOCK:
+        return len(_HELD)
 
 
 def fragment(fn: Callable[..., T]) -> Callable[..., T]:
-    """st.fragment whose own reruns release the store too (they do not pass through streamlit_app.py)."""
+    """st.fragment whose own reruns release the store too (they do not pass through streamlit_app.py).
+
+    A fragment that finds no connection open in its thread is running on its own (a
+    fragment rerun): it closes what it opened. Inside a full page run the page's
+    connection is already open and the entry point closes it.
+    """
 
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> T:
+        owns = _held() is None
         try:
             return fn(*args, **kwargs)
         finally:
-            ctx = get_script_run_ctx()
-            if ctx is not None and getattr(ctx, "fragment_ids_this_run", None):
+            if owns:
                 release()
 
     return st.fragment(run)
@@ -167,12 +217,13 @@ def fragment(fn: Callable[..., T]) -> Callable[..., T]:
 def data_version() -> str:
     """The store's data version as this run's snapshot sees it (read once per run)."""
     con = cursor()
-    run = st.session_state[_RUN]
-    if run.version is None:
+    held = _held()
+    assert held is not None
+    if held.version is None:
         # The store's path too: the caches are per process, and two stores can share a version
         # string (the same number of imports and as-of date); tests open many stores in one process.
-        run.version = f"{store.db_path()}:{store.data_version(con)}"
-    return run.version
+        held.version = f"{held.path}:{store.data_version(con)}"
+    return held.version
 
 
 @st.cache_data(ttl=3600, max_entries=256, show_spinner=False)

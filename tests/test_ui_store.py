@@ -1,0 +1,109 @@
+"""The app's store connections: one per script thread, closed at the end of its run or by the janitor.
+
+Streamlit's fast reruns start a session's new run in a new thread before the old run
+has stopped. Runs that overlap must not close or overwrite each other's connection,
+and a run that ends without releasing must not keep the file locked: another process
+(a cron load) must be able to open the store within seconds.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from app import store, ui
+from tests.conftest import ROOT
+
+_OPEN = """
+import sys
+from app import store
+con = store.connect(sys.argv[1], wait_seconds=float(sys.argv[2]), ensure=False)
+con.execute("SELECT count(*) FROM accounts").fetchall()
+con.close()
+"""
+
+
+def _other_process_opens(db: Path, wait_s: float = 5.0) -> bool:
+    p = subprocess.run([sys.executable, "-c", _OPEN, str(db), str(wait_s)], cwd=ROOT, capture_output=True,
+                       text=True, timeout=60)
+    return p.returncode == 0
+
+
+@pytest.fixture
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "ui.duckdb"
+    store.connect(path).close()
+    monkeypatch.setenv("CS_DB", str(path))
+    return path
+
+
+def test_overlapping_runs_keep_their_own_connections_and_free_the_file(db: Path) -> None:
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            con = ui.cursor()
+            barrier.wait()  # every run has opened: none may have closed another's
+            for _ in range(20):
+                assert con.execute("SELECT count(*) FROM accounts").fetchall() == [(0,)]
+                assert ui.cursor() is con  # the same snapshot for the whole run
+            ui.data_version()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            ui.release()
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    assert ui.open_connections() == 0
+    assert _other_process_opens(db)
+
+
+def test_a_run_that_ends_without_release_is_closed_by_the_janitor(db: Path) -> None:
+    opened = threading.Event()
+
+    def killed_run() -> None:  # e.g. a script thread that died before the entry point's finally
+        ui.cursor()
+        opened.set()
+
+    t = threading.Thread(target=killed_run)
+    t.start()
+    t.join(30)
+    assert opened.is_set()
+    deadline = time.monotonic() + 10 * ui.JANITOR_SECONDS
+    while ui.open_connections() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert ui.open_connections() == 0
+    assert _other_process_opens(db)
+
+
+def test_release_only_closes_the_callers_connection(db: Path) -> None:
+    ready, done = threading.Event(), threading.Event()
+    seen: list[object] = []
+
+    def other_run() -> None:
+        con = ui.cursor()
+        ready.set()
+        done.wait(30)
+        seen.append(con.execute("SELECT 1").fetchall())  # still open although the main thread released
+        ui.release()
+
+    t = threading.Thread(target=other_run)
+    t.start()
+    ready.wait(30)
+    ui.cursor()
+    ui.release()  # the main thread's run ends
+    done.set()
+    t.join(30)
+    assert seen == [[(1,)]]
+    assert ui.open_connections() == 0
