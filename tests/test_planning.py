@@ -7,6 +7,7 @@ import math
 from dataclasses import replace
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -291,3 +292,205 @@ def test_missing_start_is_reported():
     assert s.needs_start
     with pytest.raises(sc.ScenarioError, match="segments.SMB.start"):
         model.run_plan(s)
+
+
+# ------------------------------------------------------------------ demand as a total + mix
+
+def test_total_and_mix_gives_each_segment_its_share_phased_by_its_shape():
+    base = sc.load_scenario(EXAMPLE)  # SMB, Mid-Market, Enterprise quarter_end; Tech touch flat
+    s = sc.with_total_mix(base, 500, {"SMB": 0.2, "Mid-Market": 0.6, "Enterprise": 0.2})
+    year = {g.name: sum(sc.segment_new(s, g, 12)) for g in s.segments}
+    assert year == pytest.approx({"SMB": 100, "Mid-Market": 300, "Enterprise": 100, "Tech touch": 0})
+    # quarter_end: weights 1, 1, 2 per quarter (16 in a year): Mid-Market 300 / 16 = 18.75, March 37.5
+    assert sc.segment_new(s, s.segment("Mid-Market"), 3) == pytest.approx([18.75, 18.75, 37.5])
+    r = model.run_plan(s).detail
+    mm = r[r["segment"] == "Mid-Market"]
+    assert list(mm["new_accounts"][:3]) == pytest.approx([18.75, 18.75, 37.5])
+    # the JSON form keeps the total and the mix; the segments carry no totals of their own
+    d = sc.to_dict(s)
+    assert d["new_customers"] == {"total_per_year": 500.0, "mix": {"SMB": 0.2, "Mid-Market": 0.6,
+                                                                   "Enterprise": 0.2}}
+    assert all(g["demand"]["new_per_year"] is None for g in d["segments"].values())
+    assert sc.load_scenario(sc.dumps(s)) == s
+    total, mix = sc.mix_of(s)
+    assert total == pytest.approx(500)
+    assert mix == pytest.approx({"SMB": 0.2, "Mid-Market": 0.6, "Enterprise": 0.2, "Tech touch": 0.0})
+    # and back to the per-segment form: the same plan
+    per = sc.per_segment_demand(s)
+    assert per.new_customers is None and per.segment("SMB").demand.new_per_year == 100
+    assert model.run_plan(per).monthly.equals(model.run_plan(s).monthly)
+
+
+def test_named_shapes_follow_the_fiscal_year():
+    # Fiscal year from February: fiscal quarters Feb-Apr, May-Jul, ...; quarter_end doubles April, July, ...
+    seg = replace(sc.default_segment("SMB"), demand=sc.Demand(new_per_year=160, shape="quarter_end"))
+    got = sc.new_per_month(seg, dt.date(2026, 2, 1), 4, fiscal_year_start=2)  # Feb, Mar, Apr, May
+    assert got == [10.0, 10.0, 20.0, 10.0]
+    # a list of 12 weights stays by calendar month (January first)
+    seg = replace(seg, demand=sc.Demand(new_per_year=12, shape=(12,) + (0,) * 11))
+    assert sc.new_per_month(seg, dt.date(2026, 2, 1), 12, fiscal_year_start=2)[11] == 12
+
+
+def test_old_scenario_files_load_unchanged():
+    raw = json.loads(EXAMPLE.read_text())
+    assert not {"fiscal_year_start", "hiring", "new_customers"} & set(raw)
+    s = sc.load_scenario(EXAMPLE)
+    assert s.fiscal_year_start == 1 and s.new_customers is None and s.hiring == sc.Hiring("fill_gap")
+
+
+@pytest.mark.parametrize("mix, total, message", [
+    ({"SMB": 0.2, "Mid-Market": 0.55, "Enterprise": 0.2}, 500,
+     "new_customers.mix: the shares must add up to 100% (1.0 as fractions), got 95% (0.95)"),
+    ({"SMB": 0.5, "Mid-Market": 0.5, "Nowhere": 0.0}, 500, "new_customers.mix.Nowhere: no such segment"),
+    ({"SMB": 1.5}, 500, "new_customers.mix.SMB: must be between 0 and 1"),
+    ({"SMB": 1.0}, -3, "new_customers.total_per_year: must be at least 0"),
+])
+def test_total_and_mix_errors_say_what_is_wrong(mix, total, message):
+    d = json.loads(EXAMPLE.read_text())
+    for g in d["segments"].values():
+        g["demand"].pop("new_per_year", None)
+    d["new_customers"] = {"total_per_year": total, "mix": mix}
+    with pytest.raises(sc.ScenarioError) as e:
+        sc.load_scenario(json.dumps(d))
+    assert str(e.value).startswith(message)
+
+
+def test_total_and_per_segment_together_is_an_error():
+    d = json.loads(EXAMPLE.read_text())  # segments give new_per_year
+    d["new_customers"] = {"total_per_year": 500, "mix": {"SMB": 1.0}}
+    with pytest.raises(sc.ScenarioError, match="^segments.SMB.demand.new_per_year: .*not both"):
+        sc.load_scenario(json.dumps(d))
+
+
+@pytest.mark.parametrize("hiring, field", [
+    ({"rule": "whenever"}, "hiring.rule"), ({"rule": "cap", "max_per_month": 0}, "hiring.max_per_month"),
+    ({"rule": "tolerance", "gap_tolerance": 5}, "hiring.gap_tolerance"), ({"speed": 1}, "hiring.speed"),
+    ])
+def test_hiring_errors_name_the_field(hiring, field):
+    d = json.loads(EXAMPLE.read_text())
+    d["hiring"] = hiring
+    with pytest.raises(sc.ScenarioError) as e:
+        sc.load_scenario(json.dumps(d))
+    assert str(e.value).startswith(field + ":")
+
+
+# ------------------------------------------------------------------ hiring rules, hand-worked
+# A tiny segment: 400 accounts at 1:40 (10 FTE) and 10 CSMs; 10 new accounts a month, no churn:
+# required FTE 10.25, 10.5, ..., 13.0 over the 12 months (10 -> 13 FTE).
+
+RISING = dict(accounts=400, csms=10, new=[10] * 12, per_csm=40)
+
+
+def plan_with(rule: str, fy_start: int = 1, **kw) -> pd.DataFrame:
+    hiring = sc.Hiring(rule, kw.pop("max_per_month", 2), kw.pop("gap_tolerance", 0.05))
+    s = replace(one_segment(**{**RISING, **kw}), hiring=hiring, fiscal_year_start=fy_start)
+    return model.run_plan(s).detail
+
+
+def test_rising_need_is_10_to_13_fte():
+    d = plan_with("fill_gap")
+    assert list(d["required_fte"]) == pytest.approx([10 + 0.25 * (m + 1) for m in range(12)])
+
+
+def test_fill_gap_hires_month_by_month():
+    d = plan_with("fill_gap")
+    # headcount = ceil(required): 11 from Jan (10.25), 12 from May (11.25), 13 from Sep (12.25)
+    assert list(d["hires"]) == [1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0]
+    assert list(d["headcount"]) == [11] * 4 + [12] * 4 + [13] * 4
+    # with a 1-month lead time and a 2-month ramp at 50%: each hire starts 2 months before the month
+    # needing it (never before February): Feb (for Feb, no earlier start allowed), Mar (for May), Jul (for Sep)
+    d = plan_with("fill_gap", lead=1, ramp=2, ramp_p=0.5)
+    assert list(d["hires"]) == [0, 1, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0]
+    assert list(d["reqs_to_open"]) == [1, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]
+    # available: Feb 10 + 0.5 (ramping) = 10.5 = required; Mar 10 + 0.5 + 0.5 = 11; Apr 11.5; ...
+    assert list(d["available_fte"][:4]) == pytest.approx([10.0, 10.5, 11.0, 11.5])
+    # only January is short (nothing can start before February): 0.25 FTE
+    assert list(d["coverage_gap"].round(9)) == [0.25] + [0.0] * 11
+
+
+def test_quarterly_hires_at_quarter_starts():
+    # calendar quarters, no lead time: the April batch covers the peak of Apr-Jun (11.5 -> 12)
+    d = plan_with("quarterly")
+    assert list(d["hires"]) == [1, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0]
+    # lead time 1: requisitions open in January, April, July; the hires start a month later
+    d = plan_with("quarterly", lead=1)
+    assert list(d["reqs_to_open"]) == [1, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0]
+    assert list(d["hires"]) == [0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0]
+    assert d["coverage_gap"].iloc[0] == pytest.approx(0.25)  # January: nobody can start yet
+    # fiscal year from February: quarters start Feb, May, Aug, Nov (and the plan's first month, January)
+    d = plan_with("quarterly", fy_start=2)
+    assert list(d["hires"]) == [1, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0]
+
+
+def test_cap_moves_hires_earlier_then_later():
+    jump = dict(new=[0] * 5 + [120] + [0] * 6)  # 10 FTE until May, 13 from June
+    assert list(plan_with("fill_gap", **jump)["hires"]) == [0] * 5 + [3] + [0] * 6
+    d = plan_with("cap", max_per_month=1, **jump)
+    assert list(d["hires"]) == [0, 0, 0, 1, 1, 1] + [0] * 6  # April, May, June: one a month
+    assert d["coverage_gap"].sum() == 0
+    # lead time 4: nothing can start before May, so one hire waits until July and June is 1 FTE short
+    d = plan_with("cap", max_per_month=1, lead=4, **jump)
+    assert list(d["hires"]) == [0, 0, 0, 0, 1, 1, 1] + [0] * 5
+    assert list(d["coverage_gap"].round(9)) == [0.0] * 5 + [1.0] + [0.0] * 6
+
+
+def test_gap_tolerance_hires_only_beyond_the_tolerance():
+    d = plan_with("tolerance", gap_tolerance=0.10)
+    # hire when available < 90% of required: May (0.9 x 11.25 = 10.125 > 10) and September
+    # (0.9 x 12.25 = 11.025 > 11); December needs 0.9 x 13 = 11.7 <= 12
+    assert list(d["hires"]) == [0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0]
+    assert list(d["headcount"]) == [10] * 4 + [11] * 4 + [12] * 4
+    cover = d["available_fte"] / d["required_fte"]
+    assert cover.min() == pytest.approx(10 / 11.0)  # April: 90.9%
+    assert (cover >= 0.9).all()
+    r = model.run_plan(replace(one_segment(**RISING), hiring=sc.Hiring("tolerance", gap_tolerance=0.10)))
+    assert "up to 10%" in r.headlines["hires_year"].explanation
+    assert "lowest coverage 91%" in r.headlines["year_end_headcount"].explanation
+
+
+@pytest.mark.parametrize("rule, words", [
+    ("fill_gap", "fills the gap as it appears"), ("quarterly", "each quarter"),
+    ("cap", "capped at 2 a month"), ("tolerance", "tolerates a coverage gap up to 5%")])
+def test_headlines_say_the_rule_in_plain_words(rule, words):
+    r = model.run_plan(replace(one_segment(**RISING), hiring=sc.Hiring(rule)))
+    assert words in r.headlines["hires_year"].explanation
+
+
+def test_headline_names_the_fiscal_year_when_the_plan_starts_on_it():
+    s = replace(one_segment(**RISING), start_month=dt.date(2026, 2, 1), fiscal_year_start=2)
+    assert "FY2027 (Feb 2026-Jan 2027)" in model.run_plan(s).headlines["annual_cost"].explanation
+
+
+# ------------------------------------------------------------------ hiring rules, invariants
+
+@settings(max_examples=150, deadline=None)
+@given(plans())
+def test_fill_gap_without_lead_or_attrition_never_overshoots_by_a_csm(p):
+    p = {**p, "lead": 0, "attrition": 0.0}
+    d = model.run_plan(one_segment(**p)).detail
+    req, hc = list(d["required_fte"]), list(d["headcount"])
+    n = len(req)
+    for m in range(n):
+        # hires start ramp months before the month needing them: compare with the need up to then
+        need = max([p["csms"], *req[:min(m + p["ramp"], n - 1) + 1]])
+        assert hc[m] < need + 1 + 1e-9, (m, hc, req)
+
+
+@settings(max_examples=150, deadline=None)
+@given(plans(), st.floats(0, 0.5))
+def test_gap_tolerance_keeps_coverage_once_hiring_is_possible(p, tol):
+    s = replace(one_segment(**p), hiring=sc.Hiring("tolerance", gap_tolerance=tol))
+    d = model.run_plan(s).detail
+    settled = d.iloc[p["lead"] + p["ramp"]:]
+    settled = settled[settled["required_fte"] > 0]
+    assert (settled["available_fte"] >= (1 - tol) * settled["required_fte"] - 1e-6).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(plans(), st.sampled_from(["quarterly", "cap", "tolerance"]), st.integers(1, 4))
+def test_every_rule_hires_whole_people_and_never_lays_off(p, rule, cap):
+    d = model.run_plan(replace(one_segment(**p), hiring=sc.Hiring(rule, cap))).detail
+    assert (d["hires"] >= 0).all() and (d["leavers"] >= 0).all()
+    assert (d["headcount"] >= d["available_fte"] - 1e-6).all()
+    if rule == "cap":
+        assert (d["hires"] <= cap).all()
