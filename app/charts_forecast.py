@@ -8,15 +8,20 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+from app import fmt
 from app import forecast as fc
 from app.charts import PALETTE
 
 METHOD_COLORS = {"prophet": "#1f4e79", "seasonal_naive": "#8e6bb8", "drift": "#e08a1e"}
 
 
+def _kind(quantity: str | None) -> fmt.AxisKind:
+    return "money" if fc.QUANTITIES.get(quantity or "", {}).get("money", True) else "count"
+
+
 def _y_format(quantity: str | None) -> str:
-    money = fc.QUANTITIES.get(quantity or "", {}).get("money", True)
-    return "$,.0f" if money else ",.0f"
+    """Tooltip format: exact dollars or counts (axes are compact, from fmt.axis_spec)."""
+    return fmt.D3_MONEY_EXACT if _kind(quantity) == "money" else fmt.D3_COUNT
 
 
 def forecast_frame(result: fc.ForecastResult) -> pd.DataFrame:
@@ -40,19 +45,22 @@ def forecast_chart(result: fc.ForecastResult, quantity: str | None = None, title
     last = df[df["kind"] == "actual"].tail(1).assign(kind="forecast", method=result.method)
     line_df = pd.concat([last, fut], ignore_index=True)
     x = alt.X("month:T", title=None, axis=alt.Axis(format="%b %Y", labelOverlap=True))
+    vals = df[["value", "lower", "upper"]]
+    ys = fmt.axis_spec(_kind(quantity), vals.min().min(), vals.max().max(), zero=True)
+    y_axis, y_scale = alt.Axis(**ys.axis), alt.Scale(**ys.scale)
     band = alt.Chart(fut).mark_area(opacity=0.25, color=PALETTE["total"]).encode(
         x=x,
-        y=alt.Y("lower:Q", title=label, axis=alt.Axis(format="$.3~s" if yfmt.startswith("$") else yfmt)),
+        y=alt.Y("lower:Q", title=label, axis=y_axis, scale=y_scale),
         y2=alt.Y2("upper:Q"),
         tooltip=[alt.Tooltip("month:T", format="%b %Y"),
                  alt.Tooltip("lower:Q", title=f"lower ({result.interval:.0%})", format=yfmt),
                  alt.Tooltip("upper:Q", title=f"upper ({result.interval:.0%})", format=yfmt)],
     )
     actual = alt.Chart(df[df["kind"] == "actual"]).mark_line(color=PALETTE["total"]).encode(
-        x=x, y=alt.Y("value:Q", title=label),
+        x=x, y=alt.Y("value:Q", title=label, axis=y_axis, scale=y_scale),
         tooltip=[alt.Tooltip("month:T", format="%b %Y"), alt.Tooltip("value:Q", title="actual", format=yfmt)])
     forecast = alt.Chart(line_df).mark_line(color=PALETTE["total"], strokeDash=[6, 4]).encode(
-        x=x, y=alt.Y("value:Q", title=label),
+        x=x, y=alt.Y("value:Q", title=label, axis=y_axis, scale=y_scale),
         tooltip=[alt.Tooltip("month:T", format="%b %Y"), alt.Tooltip("value:Q", title="forecast", format=yfmt),
                  alt.Tooltip("method:N")])
     chart = alt.layer(band, actual, forecast).properties(height=height)
@@ -71,9 +79,10 @@ def backtest_chart(bt: fc.Backtest, quantity: str | None = None, height: int = 1
     color = alt.Color("method_label:N", title="method",
                       scale=alt.Scale(domain=[fc.METHOD_LABELS[m] for m in methods],
                                       range=[METHOD_COLORS[m] for m in methods]))
+    ys = fmt.axis_spec(_kind(quantity), 0.0, df["abs_error"].max() if len(df) else None, zero=True)
     base = alt.Chart(df).encode(
         x=alt.X("cutoff:T", title="cutoff (last month of training data)"),
-        y=alt.Y("abs_error:Q", title="absolute error", axis=alt.Axis(format=yfmt)),
+        y=alt.Y("abs_error:Q", title="absolute error", axis=alt.Axis(**ys.axis), scale=alt.Scale(**ys.scale)),
         color=color,
         tooltip=[alt.Tooltip("method_label:N", title="method"), alt.Tooltip("cutoff:T", format="%b %Y"),
                  alt.Tooltip("month:T", title="forecast month", format="%b %Y"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+from app import fmt
 from app.charts import PALETTE
 from planning.benchmarks import Band
 
@@ -67,18 +68,22 @@ def cost_chart(totals: pd.DataFrame, target_pct: float, band: Band) -> alt.Layer
     t["target"] = target_pct / 100.0 * t["arr"] / 12.0
     t["band_low"] = band.low.pct_arr / 100.0 * t["arr"] / 12.0
     t["band_high"] = band.high.pct_arr / 100.0 * t["arr"] / 12.0
-    money = alt.Axis(format="$,.0s")
+    # "$,.0s" read $1M for both $1.2M and $1.4M: ticks and their precision come from fmt.axis_spec
+    vals = t[["cost", "target", "band_low", "band_high"]]
+    ys = fmt.axis_spec("money", vals.min().min(), vals.max().max(), zero=True) if len(t) else fmt.axis_spec("money")
+    money, scale = alt.Axis(**ys.axis), alt.Scale(**ys.scale)
     area = alt.Chart(t).mark_area(opacity=0.15, color="#1f4e79").encode(
-        _MONTH_MID, alt.Y("band_low:Q", title="Per month", axis=money), alt.Y2("band_high:Q"),
-        tooltip=[alt.Tooltip("month:T", format="%b %Y"), alt.Tooltip("band_low:Q", format="$,.0f"),
-                 alt.Tooltip("band_high:Q", format="$,.0f")])
+        _MONTH_MID, alt.Y("band_low:Q", title="Per month", axis=money, scale=scale), alt.Y2("band_high:Q"),
+        tooltip=[alt.Tooltip("month:T", format="%b %Y"), alt.Tooltip("band_low:Q", format=fmt.D3_MONEY_EXACT),
+                 alt.Tooltip("band_high:Q", format=fmt.D3_MONEY_EXACT)])
     bars = alt.Chart(t).mark_bar(color=PALETTE["total"], opacity=0.8, width={"band": 0.7}).encode(
-        _MONTH_BAND, alt.Y("cost:Q", axis=money),
-        tooltip=[alt.Tooltip("month:T", format="%b %Y"), alt.Tooltip("cost:Q", format="$,.0f", title="CS cost"),
+        _MONTH_BAND, alt.Y("cost:Q", axis=money, scale=scale),
+        tooltip=[alt.Tooltip("month:T", format="%b %Y"),
+                 alt.Tooltip("cost:Q", format=fmt.D3_MONEY_EXACT, title="CS cost"),
                  alt.Tooltip("cost_pct_arr:Q", format=".1f", title="% of ARR")])
     line = alt.Chart(t).mark_line(color="#e53935", strokeWidth=2).encode(
-        _MONTH_MID, alt.Y("target:Q", axis=money),
-        tooltip=[alt.Tooltip("month:T", format="%b %Y"), alt.Tooltip("target:Q", format="$,.0f",
+        _MONTH_MID, alt.Y("target:Q", axis=money, scale=scale),
+        tooltip=[alt.Tooltip("month:T", format="%b %Y"), alt.Tooltip("target:Q", format=fmt.D3_MONEY_EXACT,
                                                                       title=f"Target ({target_pct:g}% of ARR)")])
     title = alt.TitleParams(
         "CS cost per month vs target budget",

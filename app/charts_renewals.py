@@ -7,7 +7,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from app import risk
+from app import fmt, risk
 from app.charts import PALETTE
 
 
@@ -30,19 +30,23 @@ def groups_chart(groups: pd.DataFrame, key: str, title: str, temporal: bool = Fa
     x = alt.X(f"{key}:O", title=None, timeUnit="yearmonth", axis=alt.Axis(format="%b %Y", labelAngle=0)) \
         if temporal else alt.X(f"{key}:N", title=None, axis=alt.Axis(labelAngle=0 if len(groups) <= 8 else -40))
     colors = alt.Scale(domain=["ARR due", "Expected renewed ARR"], range=["#b0bec5", PALETTE["total"]])
+    top = df[["value", "p90"]].max().max() if len(df) else None
+    ys = fmt.axis_spec("money", 0.0, top, zero=True)  # compact ticks ($2M), not $2,000,000
+    y_axis, y_scale = alt.Axis(**ys.axis), alt.Scale(**ys.scale)
     bars = alt.Chart(df).mark_bar().encode(
         x=x, xOffset=alt.XOffset("measure:N"),
-        y=alt.Y("value:Q", title="ARR", axis=alt.Axis(format="$,.0f")),
+        y=alt.Y("value:Q", title="ARR", axis=y_axis, scale=y_scale),
         color=alt.Color("measure:N", scale=colors, title=None),
         tooltip=[alt.Tooltip(f"{key}:{'T' if temporal else 'N'}", format="%b %Y" if temporal else "",
                              title={"csm_id": "CSM"}.get(key, key.capitalize())),
-                 alt.Tooltip("measure:N", title="measure"), alt.Tooltip("value:Q", title="ARR", format="$,.0f"),
-                 alt.Tooltip("p10:Q", title="P10", format="$,.0f"),
-                 alt.Tooltip("p90:Q", title="P90", format="$,.0f")],
+                 alt.Tooltip("measure:N", title="measure"),
+                 alt.Tooltip("value:Q", title="ARR", format=fmt.D3_MONEY_EXACT),
+                 alt.Tooltip("p10:Q", title="P10", format=fmt.D3_MONEY_EXACT),
+                 alt.Tooltip("p90:Q", title="P90", format=fmt.D3_MONEY_EXACT)],
     )
     rng = alt.Chart(df[df["measure"] == "Expected renewed ARR"]).mark_rule(color="#263238", strokeWidth=2).encode(
         x=x, xOffset=alt.XOffset("measure:N", scale=alt.Scale(domain=["ARR due", "Expected renewed ARR"])),
-        y=alt.Y("p10:Q"), y2=alt.Y2("p90:Q"))
+        y=alt.Y("p10:Q", axis=y_axis, scale=y_scale), y2=alt.Y2("p90:Q"))
     return alt.layer(bars, rng).properties(
         height=height, title=alt.TitleParams(title, subtitle="line on the expected bar: P10 to P90 (simulation)"))
 
@@ -51,14 +55,15 @@ def calibration_chart(card: risk.ModelCard, height: int = 260) -> alt.LayerChart
     """Mean predicted P(renew) against the actual renewal rate per decile of the holdout; diagonal = perfect."""
     df = card.calibration
     lo = float(min(df["predicted"].min(), df["actual"].min(), 1.0)) if len(df) else 0.0
+    ps = fmt.axis_spec("pct", lo, 1.0)
     diag = alt.Chart(pd.DataFrame({"x": [lo, 1.0], "y": [lo, 1.0]})).mark_line(
         color="#9e9e9e", strokeDash=[4, 4]).encode(x="x:Q", y="y:Q")
     pts = alt.Chart(df).mark_circle(size=80, color=PALETTE["total"]).encode(
-        x=alt.X("predicted:Q", title="predicted P(renew), decile mean", scale=alt.Scale(domain=[lo, 1.0]),
-                axis=alt.Axis(format="%")),
-        y=alt.Y("actual:Q", title="actual renewal rate", scale=alt.Scale(domain=[lo, 1.0]),
-                axis=alt.Axis(format="%")),
-        tooltip=["decile:O", "n:Q", alt.Tooltip("predicted:Q", format=".1%"), alt.Tooltip("actual:Q", format=".1%")])
+        x=alt.X("predicted:Q", title="predicted P(renew), decile mean", scale=alt.Scale(**ps.scale),
+                axis=alt.Axis(**ps.axis)),
+        y=alt.Y("actual:Q", title="actual renewal rate", scale=alt.Scale(**ps.scale), axis=alt.Axis(**ps.axis)),
+        tooltip=["decile:O", "n:Q", alt.Tooltip("predicted:Q", format=fmt.D3_PCT),
+                 alt.Tooltip("actual:Q", format=fmt.D3_PCT)])
     return alt.layer(diag, pts).properties(height=height, title="Calibration on the holdout")
 
 
@@ -75,12 +80,14 @@ def importance_chart(card: risk.ModelCard, height: int = 260) -> alt.Chart:
 def runs_chart(fva: pd.DataFrame, height: int = 240) -> alt.LayerChart:
     """Saved runs: expected renewed ARR with P10-P90 and, once known, the actual."""
     df = fva.assign(run=fva["as_of"].astype(str) + " #" + fva["id"].astype(str))
+    vals = df[["p10", "p90", "expected", "actual"]]
+    ys = fmt.axis_spec("money", vals.min().min(), vals.max().max(), zero=True) if len(df) else fmt.axis_spec("money")
     rng = alt.Chart(df).mark_rule(strokeWidth=2, color="#78909c").encode(
         x=alt.X("run:N", title="saved run (as-of date #id)", axis=alt.Axis(labelAngle=0)),
-        y=alt.Y("p10:Q", title="renewed ARR", axis=alt.Axis(format="$,.0f")), y2="p90:Q")
+        y=alt.Y("p10:Q", title="renewed ARR", axis=alt.Axis(**ys.axis), scale=alt.Scale(**ys.scale)), y2="p90:Q")
     exp = alt.Chart(df).mark_tick(thickness=3, size=20, color=PALETTE["total"]).encode(
-        x="run:N", y="expected:Q", tooltip=[alt.Tooltip("expected:Q", format="$,.0f")])
+        x="run:N", y="expected:Q", tooltip=[alt.Tooltip("expected:Q", format=fmt.D3_MONEY_EXACT)])
     act = alt.Chart(df.dropna(subset=["actual"])).mark_point(shape="diamond", size=120, filled=True,
                                                              color=PALETTE["churn"]).encode(
-        x="run:N", y="actual:Q", tooltip=[alt.Tooltip("actual:Q", format="$,.0f")])
+        x="run:N", y="actual:Q", tooltip=[alt.Tooltip("actual:Q", format=fmt.D3_MONEY_EXACT)])
     return alt.layer(rng, exp, act).properties(height=height, title="Forecast (P10-P90, expected) vs actual")

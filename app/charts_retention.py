@@ -48,10 +48,11 @@ def waterfall(steps: pd.DataFrame, title: str = "") -> alt.LayerChart:
 
 def arr_trend(bridge: pd.DataFrame) -> alt.Chart:
     """End-of-month ARR."""
+    y = fmt.axis_spec("money", bridge["end_arr"].min(), bridge["end_arr"].max(), zero=True)
     return alt.Chart(bridge, title="ARR at month end").mark_line(point=False, color=PALETTE["total"]).encode(
         x=alt.X("month:T", title=None),
-        y=alt.Y("end_arr:Q", title="ARR ($)", axis=alt.Axis(format="$.3~s")),
-        tooltip=[alt.Tooltip("month:T", format="%b %Y"), alt.Tooltip("end_arr:Q", format="$,.0f"),
+        y=alt.Y("end_arr:Q", title="ARR ($)", axis=alt.Axis(**y.axis), scale=alt.Scale(**y.scale)),
+        tooltip=[alt.Tooltip("month:T", format="%b %Y"), alt.Tooltip("end_arr:Q", format=fmt.D3_MONEY_EXACT),
                  alt.Tooltip("end_logos:Q", title="accounts")],
     ).properties(height=260)
 
@@ -60,11 +61,12 @@ def retention_trend(series: pd.DataFrame, window_months: int = 12) -> alt.Chart:
     """GRR, NRR and logo retention over time (trailing window), one line each."""
     long = series.melt(id_vars=["month"], value_vars=list(RETENTION_LABELS), var_name="metric", value_name="value")
     long["metric"] = long["metric"].map(RETENTION_LABELS)
+    y = fmt.axis_spec("pct", long["value"].min(), long["value"].max())
     return alt.Chart(long, title=f"Retention, trailing {window_months} months").mark_line().encode(
         x=alt.X("month:T", title=None),
-        y=alt.Y("value:Q", title=None, axis=alt.Axis(format="%"), scale=alt.Scale(zero=False)),
+        y=alt.Y("value:Q", title=None, axis=alt.Axis(**y.axis), scale=alt.Scale(zero=False, **y.scale)),
         color=alt.Color("metric:N", title=None, sort=list(RETENTION_LABELS.values())),
-        tooltip=[alt.Tooltip("month:T", format="%Y-%m"), "metric:N", alt.Tooltip("value:Q", format=".1%")],
+        tooltip=[alt.Tooltip("month:T", format="%Y-%m"), "metric:N", alt.Tooltip("value:Q", format=fmt.D3_PCT)],
     ).properties(height=260)
 
 
@@ -78,7 +80,7 @@ def cohort_heatmap(cohorts: pd.DataFrame, value: str = "revenue_retention") -> a
         # clamped at 150% so one cohort's large expansion does not wash out the others
         color=alt.Color(f"{value}:Q", title=label, legend=alt.Legend(format="%"),
                         scale=alt.Scale(scheme="blues", domain=[0, 1.5], clamp=True)),
-        tooltip=["cohort:O", "months_since_start:O", alt.Tooltip(f"{value}:Q", format=".1%"),
+        tooltip=["cohort:O", "months_since_start:O", alt.Tooltip(f"{value}:Q", format=fmt.D3_PCT),
                  alt.Tooltip("accounts:Q", title="cohort accounts"), "active_accounts:Q"],
     ).properties(height=alt.Step(16), width=alt.Step(9))
 
@@ -90,14 +92,17 @@ def pareto(reasons: pd.DataFrame, reason_col: str, title: str) -> alt.LayerChart
     base = alt.Chart(reasons, title=title).encode(x=alt.X(
         f"{reason_col}:N", sort=order, title=None,
         axis=alt.Axis(labelAngle=-35, labelOverlap=False, labelLimit=200, labelAlign="right")))
+    y = fmt.axis_spec("money", reasons["churned_arr"].min(), reasons["churned_arr"].max(), zero=True)
+    share = fmt.axis_spec("pct", 0.0, 1.0)
     bars = base.mark_bar(color=PALETTE["churn"]).encode(
-        y=alt.Y("churned_arr:Q", title="churned ARR", axis=alt.Axis(format="$.3~s")),
+        y=alt.Y("churned_arr:Q", title="churned ARR", axis=alt.Axis(**y.axis), scale=alt.Scale(**y.scale)),
         tooltip=[alt.Tooltip(f"{reason_col}:N", title="reason"),
-                 alt.Tooltip("churned_arr:Q", title="churned ARR", format="$,.0f"),
-                 alt.Tooltip("logos:Q", title="accounts"), alt.Tooltip("arr_share:Q", title="share", format=".1%")])
+                 alt.Tooltip("churned_arr:Q", title="churned ARR", format=fmt.D3_MONEY_EXACT),
+                 alt.Tooltip("logos:Q", title="accounts"),
+                 alt.Tooltip("arr_share:Q", title="share", format=fmt.D3_PCT)])
     line = base.mark_line(point=True, color=PALETTE["total"]).encode(
-        y=alt.Y("cum_arr_share:Q", title="cumulative share", axis=alt.Axis(format="%"),
-                scale=alt.Scale(domain=[0, 1])))
+        y=alt.Y("cum_arr_share:Q", title="cumulative share", axis=alt.Axis(**share.axis),
+                scale=alt.Scale(**share.scale)))
     return alt.layer(bars, line).resolve_scale(y="independent").properties(height=300)
 
 
@@ -110,10 +115,11 @@ def benchmark_chart(classified: pd.DataFrame) -> alt.LayerChart:
     df = df[df["value"].notna()]
     base = alt.Chart().encode(y=alt.Y("segment:N", title=None, sort=list(dict.fromkeys(df["segment"]))))
     dots = base.mark_point(filled=True, size=120).encode(
-        x=alt.X("value:Q", title=None, axis=alt.Axis(format="%"), scale=alt.Scale(zero=False)),
+        # each panel has its own x range (independent scales), so no fixed ticks: the format alone keeps them apart
+        x=alt.X("value:Q", title=None, axis=alt.Axis(**fmt.axis_spec("pct").axis), scale=alt.Scale(zero=False)),
         color=alt.Color("status:N", title="where it stands", scale=_STATUS_COLORS),
-        tooltip=["segment:N", "metric:N", alt.Tooltip("value:Q", format=".1%"), "status:N",
-                 alt.Tooltip("reference:Q", format=".1%"), "reference_label:N"])
+        tooltip=["segment:N", "metric:N", alt.Tooltip("value:Q", format=fmt.D3_PCT), "status:N",
+                 alt.Tooltip("reference:Q", format=fmt.D3_PCT), "reference_label:N"])
     ticks = base.mark_tick(color="#555", thickness=2, size=22).encode(x="reference:Q")
     return alt.layer(ticks, dots, data=df).properties(width=220, height=120).facet(
         column=alt.Column("metric:N", title=None)).resolve_scale(x="independent")

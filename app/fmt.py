@@ -188,7 +188,9 @@ def axis_spec(kind: AxisKind, lo: float | None = None, hi: float | None = None, 
     tick count are set (Vega picks the ticks), at a precision that suits most ranges.
     """
     if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
-        default = {"money": "$,.3~s", "pct": ".0%", "count": ",.0f"}[kind]
+        # Ticks Vega picks are round numbers: generous precision with ~ (trim zeros) keeps them apart
+        # ($12.85M, $12.9M) without padding them ($12.90M) and shows zero as $0.
+        default = {"money": "$,.4~s", "pct": ".2~%", "count": ",.2~f"}[kind]
         return AxisSpec(default, count)
     if zero:
         lo, hi = min(lo, 0.0), max(hi, 0.0)

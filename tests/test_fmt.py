@@ -123,8 +123,9 @@ def test_pct_and_count_axes():
 
 def test_axis_without_a_range_gives_format_only():
     spec = fmt.axis_spec("money")
-    assert spec.axis == {"format": "$,.3~s", "tickCount": 5} and spec.scale == {}
-    assert fmt.axis_spec("pct", NAN, 1.0).axis == {"format": ".0%", "tickCount": 5}
+    assert spec.axis == {"format": "$,.4~s", "tickCount": 5} and spec.scale == {}
+    assert fmt.axis_spec("pct", NAN, 1.0).axis == {"format": ".2~%", "tickCount": 5}
+    assert fmt.axis_spec("count", None, None).format == ",.2~f"
 
 
 def _bridge_12m() -> pd.DataFrame:
@@ -190,3 +191,37 @@ def test_overview_tiles_use_fmt():
     grr = Kpi("grr", "GRR", 0.912, 0.934, "fraction", "")
     assert (grr.value_text, grr.delta_text) == ("91.2%", "-2.2 pts")
     assert Kpi("nrr", "NRR", float("nan"), 1.0, "fraction", "").value_text == "n/a"
+
+
+def _y_labels(chart) -> list[str]:
+    """Tick labels of the chart's (first) vertical axis, as rendered offline by vl-convert."""
+    svg = vlc.vegalite_to_svg(chart.to_json())
+    groups = re.findall(r'aria-label="Y-axis.*?class="mark-text role-axis-label[^"]*"[^>]*>(.*?)</g>', svg)
+    return re.findall(r"<text[^>]*>([^<]*)</text>", groups[0])
+
+
+def test_other_money_charts_render_distinct_compact_ticks():
+    from app import charts_renewals
+
+    months = pd.date_range("2025-01-01", periods=12, freq="MS")
+    trend = pd.DataFrame({"month": months, "end_arr": np.linspace(12.0e6, 12.9e6, 12), "end_logos": 300})
+    assert _y_labels(charts_retention.arr_trend(trend)) == ["$0", "$2M", "$4M", "$6M", "$8M", "$10M", "$12M",
+                                                              "$14M"]
+    groups = pd.DataFrame({"segment": ["SMB", "Enterprise"], "arr_due": [1_234_567.0, 312_000.0],
+                           "expected": [1_100_000.0, 290_000.0], "p10": [1_050_000.0, 250_000.0],
+                           "p90": [1_150_000.0, 305_000.0]})
+    # was "$,.0f" on the axis: $1,200,000 style; now $0.2M steps read $200k ... $1.2M
+    assert _y_labels(charts_renewals.groups_chart(groups, "segment", "t")) == [
+        "$0", "$200k", "$400k", "$600k", "$800k", "$1M", "$1.2M", "$1.4M"]
+    reasons = pd.DataFrame({"root_reason": ["Price", "Onboarding"], "churned_arr": [95_000.0, 3_000.0],
+                            "logos": [4, 1], "arr_share": [0.97, 0.03], "cum_arr_share": [0.97, 1.0]})
+    assert _y_labels(charts_retention.pareto(reasons, "root_reason", "t")) == [
+        "$0", "$20k", "$40k", "$60k", "$80k", "$100k"]
+
+
+def test_percent_axis_on_a_narrow_range_keeps_its_decimal():
+    months = pd.date_range("2025-01-01", periods=6, freq="MS")
+    series = pd.DataFrame({"month": months, "grr": np.linspace(0.931, 0.948, 6), "nrr": np.linspace(0.94, 0.945, 6),
+                           "logo_retention": np.linspace(0.935, 0.94, 6)})
+    labels = _y_labels(charts_retention.retention_trend(series))
+    assert labels == ["93.0%", "93.5%", "94.0%", "94.5%", "95.0%"]  # ".0%" showed 93%, 94%, 94%, 95%, 95%
