@@ -1,7 +1,7 @@
 """Retention benchmarks: each segment's GRR / NRR / renewal rate against public bands and house thresholds."""
 import streamlit as st
 
-from app import benchmarks, metrics, ui
+from app import benchmarks, fmt, metrics, ui
 from app import charts_retention as charts
 
 st.title("Retention benchmarks")
@@ -35,7 +35,7 @@ except benchmarks.BenchmarkDataError as exc:
 bench = benchmarks.load_benchmarks()
 classified = benchmarks.classify(summary, bench, edited)
 with glance:
-    st.caption(f"As of {ui.as_of():%d %b %Y}. Each segment's GRR, NRR and renewal rate against the Peer median "
+    st.caption(f"As of {fmt.date(ui.as_of())}. Each segment's GRR, NRR and renewal rate against the Peer median "
                "(public, for its ACV band) or, where no public figure exists, the house pass line.")
     with st.expander("Definitions"):
         for key in ("grr", "nrr", "renewal_rate"):

@@ -40,10 +40,10 @@ renewals.save_run(ui.write_cursor(), fc)  # every forecast shown is saved, once 
 t = fc.totals
 where = segment or "all segments"
 
-st.header(f"Renewals due by {fc.window_end:%d %b %Y}")
+st.header(f"Renewals due by {fmt.date(fc.window_end)}")
 c = st.columns(4)
 c[0].metric("Contracts due", fmt.count(t["contracts"]),
-            help=f"Renewal streams with an end date after {fc.as_of:%d %b %Y} and up to {fc.window_end:%d %b %Y}, "
+            help=f"Renewal streams with an end date after {fmt.date(fc.as_of)} and up to {fmt.date(fc.window_end)}, "
                  f"{where}: each annual or multi-year contract once, and each monthly/quarterly subscription "
                  f"once per account ({fmt.count(t['renewals'])} renewal dates in all).")
 c[1].metric("ARR due", fmt.money(t["arr_due"]),
@@ -52,8 +52,8 @@ c[1].metric("ARR due", fmt.money(t["arr_due"]),
 c[2].metric("Expected renewed ARR", fmt.money(t["expected"]),
             delta=f"P10 {fmt.money(t['p10'])} - P90 {fmt.money(t['p90'])}", delta_color="off", delta_arrow="off",
             help="Sum over contracts due of P(renew) x ARR due (flat price: no expansion or downgrade). P10 / P90: "
-                 f"10th and 90th percentiles of {fc.n_sims:,} simulations, each contract renewing independently "
-                 "with its P (a monthly subscription must renew every month of the window).")
+                 f"10th and 90th percentiles of {fmt.count(fc.n_sims)} simulations, each contract renewing "
+                 "independently with its P (a monthly subscription must renew every month of the window).")
 c[3].metric("ARR at risk", fmt.money(t["arr_at_risk"]),
             help=f"ARR due of the {fmt.count(t['n_at_risk'])} contracts least likely to renew (the bottom 20% by "
                  "P(renew)) in the window.")
@@ -90,8 +90,8 @@ else:
     view = risk_df[(risk_df["ARR due"] >= min_arr)
                    & (risk_df["CSM"].isin(csms) if csms else True)
                    & (risk_df["Billing"].isin(bills) if bills else True)]
-    st.caption(f"{len(view):,} of the {len(risk_df):,} contracts least likely to renew (bottom 20% by P(renew)); "
-               "drivers: the factors that raised this contract's churn score most against renewed peers of its "
+    st.caption(f"{fmt.count(len(view))} of the {fmt.count(len(risk_df))} contracts least likely to renew (bottom 20% "
+               "by P(renew)); drivers: the factors that raised this contract's churn score most against renewed peers of its "
                "segment. Click a column to sort; the downloads add the account id, billing, renewals in the "
                "window, a suggested play per driver and the second and third drivers.")
     # Fits the page: the full list (ids, plays, drivers 2-3) is in the downloads.
@@ -123,7 +123,7 @@ if card is None:
             "and billing term.")
 else:
     st.caption(f"{card.note} Model {scored.model_version}, trained in {scored.train_seconds:.1f} s on "
-               f"{scored.n_labelled:,} contracts with a known outcome.")
+               f"{fmt.count(scored.n_labelled)} contracts with a known outcome.")
     m = st.columns(4)
     m[0].metric("AUC", f"{card.auc:.3f}", delta=f"{card.auc - card.base_auc:+.3f} vs baseline",
                 help="Holdout area under the ROC curve: the chance a churned contract scores riskier than a "

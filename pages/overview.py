@@ -2,7 +2,7 @@
 import streamlit as st
 
 from app import charts_retention as charts
-from app import metrics, ui
+from app import fmt, metrics, ui
 
 st.title("Executive overview")
 segment = ui.segment_filter(ui.cached(metrics.segments))
@@ -12,7 +12,7 @@ if not tiles:
             "sample company, on the Data page.")
     st.stop()
 
-st.caption(f"As of {ui.as_of():%d %b %Y} · {segment or 'all segments'} · change against "
+st.caption(f"As of {fmt.date(ui.as_of())} · {segment or 'all segments'} · change against "
            f"{metrics.KPI_COMPARE_MONTHS} months earlier. Hover a tile's help icon for its definition and base. "
            + metrics.DEFINITIONS["segment_filter"])
 for col, k in zip(st.columns(len(tiles)), tiles):

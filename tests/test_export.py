@@ -115,7 +115,8 @@ def test_bad_format_names_are_refused():
     ("ARR due", [1.0], "money"), ("carry", [1.0], "number"), ("budget_2026", [5], "money"),
     ("p_renew", [0.2, 0.9], "pct"), ("p_renew", [0.2, 1.4], "number"), ("renewal_rate", [1], "pct"),
     ("logos", [3, 4], "int"), ("separate", [0.5], "number"), ("Costs", [0.5], "money"),
-    ("arr2026", [5.0], "money"), ("probability", [0.5], "pct"), ("active", [True, False], "text"), ("segment", ["SMB"], "text"),
+    ("arr2026", [5.0], "money"), ("probability", [0.5], "pct"), ("active", [True, False], "text"),
+    ("segment", ["SMB"], "text"),
 ])
 def test_infer_format(name, values, expected):
     assert export.infer_format(name, pd.Series(values)) == expected
