@@ -28,7 +28,9 @@ PAGES = {
 }
 
 try:
-    st.navigation(PAGES).run()
+    page = st.navigation(PAGES)
+    ui.sidebar_context()  # the sample-company badge, as-of date and fiscal year on every page
+    page.run()
 except store.StoreError as exc:  # another process held the store for over a minute
     st.error(str(exc))
 finally:

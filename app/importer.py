@@ -10,6 +10,7 @@ import csv
 import hashlib
 import io
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +59,7 @@ class Problem:
     column: str | None
     value: str | None
     expected: str
+    rows: int = 1  # how many rows it stands for: a summary line ("N more rows like these") counts N
 
     def __str__(self) -> str:
         where = [self.file]
@@ -67,6 +69,11 @@ class Problem:
             where.append(f"column '{self.column}'")
         got = f": got {self.value!r}" if self.value is not None else ":"
         return f"{', '.join(where)}{got} expected {self.expected}"
+
+
+def problem_rows(problems: Sequence[Problem]) -> int:
+    """How many problems a list stands for: summary lines count the rows they summarise."""
+    return sum(p.rows for p in problems)
 
 
 class ImportRefused(Exception):
@@ -107,7 +114,7 @@ class ImportReport:
         if self.ok:
             return f"Imported {self.rows:,} rows into {self.kind} ({self.mode})."
         shown = "\n".join(f"- {p}" for p in self.problems)
-        more = self.total_problems - len(self.problems)
+        more = self.total_problems - problem_rows(self.problems)
         tail = f"\n- ... and {more:,} more problems" if more > 0 else ""
         return (f"{self.file_name} was not imported into {self.kind}: {self.total_problems:,} problem(s). "
                 f"Nothing in the store was changed.\n{shown}{tail}")
@@ -304,12 +311,15 @@ def _lookup(values: pd.Series, table: dict[str, object]) -> pd.Series:
     return values.map({u: table.get(normalize_name(u)) for u in values.dropna().unique()})
 
 
-def parse_dates(s: pd.Series, date_format: str | None = None) -> tuple[pd.Series, str | None]:
+def parse_dates(s: pd.Series, date_format: str | None = None,
+                file_order: str | None = None) -> tuple[pd.Series, str | None]:
     """Parse text dates; return (datetime series with NaT where unparseable, a column-level problem or None).
 
     ISO dates always parse; other values are tried as month-first (US) and
-    day-first (EU). A column whose unambiguous values need both orders, or whose
-    slashed dates are all ambiguous (day <= 12), is refused: pass a date format.
+    day-first (EU). A column whose unambiguous values need both orders is refused.
+    A column whose slashed dates are all ambiguous (day <= 12) takes file_order
+    ("us" or "eu": the order another date column of the same file shows), else is
+    refused: pass a date format.
     """
     if not date_format:  # the common case, ten times faster than the general path below
         fast = _arrow_iso_dates(s)
@@ -341,6 +351,8 @@ def parse_dates(s: pd.Series, date_format: str | None = None) -> tuple[pd.Series
         chosen = eu
     elif only_us.any() or not both.any():
         chosen = us
+    elif file_order in ("us", "eu"):
+        chosen = us if file_order == "us" else eu
     else:
         chosen = us
         problem = (f"an unambiguous date order: every value like {s[rest][both].iloc[0]!r} could be month-first "
@@ -354,6 +366,15 @@ def parse_dates(s: pd.Series, date_format: str | None = None) -> tuple[pd.Series
     out = out.copy()
     out[rest] = parsed
     return out, problem
+
+
+def date_order(s: pd.Series) -> str | None:
+    """'us' or 'eu' when a column's slashed dates show one day/month order (a day above 12), else None."""
+    t = s.astype(str).str.strip().str.replace(r"[.\-]", "/", regex=True)
+    m = t.str.extract(r"^(\d{1,2})/(\d{1,2})/\d{2,4}")
+    a, b = pd.to_numeric(m[0], errors="coerce"), pd.to_numeric(m[1], errors="coerce")
+    us, eu = bool((b > 12).any()), bool((a > 12).any())
+    return "us" if us and not eu else "eu" if eu and not us else None
 
 
 # ---------------------------------------------------------------- validation
@@ -400,10 +421,17 @@ def prepare(raw: RawTable, kind: str, file_name: str, mapping: dict[str, str] | 
             problems.append(Problem(file_name, int(rows[idx]), column, str(values[idx]), expected))
         extra = int(mask.sum()) - MAX_PROBLEMS_SHOWN
         if extra > 0:
-            problems.append(Problem(file_name, None, column, None, f"valid values ({extra:,} more rows like these)"))
+            problems.append(Problem(file_name, None, column, None, f"valid values ({extra:,} more rows like these)",
+                                    extra))
 
     required_missing = []
     empties: dict[str, pd.Series] = {}  # blank cells per canonical column, computed once
+    # One file, one day/month order: a date column whose values are all ambiguous (01/02/2024)
+    # takes the order another date column of the file shows (15/01/2024), when they agree.
+    orders = {date_order(frame[by_target[c.name][0]]) for c in k.columns
+              if c.type == DATE and c.name in by_target and not date_format}
+    orders.discard(None)
+    file_order = orders.pop() if len(orders) == 1 else None
     for col in k.columns:
         srcs = by_target.get(col.name)
         if not srcs:
@@ -439,7 +467,7 @@ def prepare(raw: RawTable, kind: str, file_name: str, mapping: dict[str, str] | 
                 add(num.notna() & ((num < 0) | (num > 10)), label, values, "an NPS score from 0 to 10")
             out[col.name] = num.astype("Int64") if col.type == INT and not (~empty & num.isna()).any() else num
         elif col.type == DATE:
-            parsed, col_problem = parse_dates(stripped, date_format)
+            parsed, col_problem = parse_dates(stripped, date_format, file_order)
             if col_problem:
                 problems.append(Problem(file_name, None, label, None, col_problem))
             bad = ~empty & parsed.isna()
@@ -508,6 +536,10 @@ def prepare(raw: RawTable, kind: str, file_name: str, mapping: dict[str, str] | 
             for idx in dup[dup].index[:MAX_PROBLEMS_SHOWN]:
                 problems.append(Problem(file_name, int(rows[idx]), by_target[k.key][0], str(key[idx]),
                                         f"a unique {k.key} (first seen at row {first_row[key[idx]]})"))
+            extra = int(dup.sum()) - MAX_PROBLEMS_SHOWN
+            if extra > 0:
+                problems.append(Problem(file_name, None, by_target[k.key][0], None,
+                                        f"a unique {k.key} ({extra:,} more duplicate rows)", extra))
 
     # extra columns: kept on accounts, reported as ignored elsewhere
     unmapped = [c for c, t in final.items() if not t]
@@ -549,10 +581,18 @@ class Check:
     problems: tuple[Problem, ...]
     notes: tuple[str, ...]
     examples: tuple[str, ...] = ()  # first non-empty value of each source column
+    # A replace of accounts that the rows already stored would outlive (the sample company's,
+    # or earlier imports'): the way out is to clear the store first (import_file clear_first).
+    conflicts_with_stored: bool = False
 
     @property
     def ok(self) -> bool:
         return not self.problems and self.frame is not None
+
+    @property
+    def problem_total(self) -> int:
+        """Problems found, counting each summary line's rows (the listing stops at MAX_PROBLEMS_SHOWN)."""
+        return problem_rows(self.problems)
 
     def mapping_table(self) -> pd.DataFrame:
         """Source column, the canonical column it maps to ('' = not imported), an example value."""
@@ -565,15 +605,26 @@ class Check:
                              for p in self.problems], columns=["row", "column", "value", "expected"])
 
 
+# Kinds that can start an empty store (nothing in them refers to an account).
+STARTS_EMPTY_STORE = ("accounts", "csms")
+
+
 def check(cur: store.Cursor, kind: str, data: bytes, file_name: str, mode: str = "replace",
           mapping: dict[str, str] | None = None, sheet: str | None = None,
-          date_format: str | None = None) -> Check:
-    """Read, map and validate a file against the store without writing anything."""
+          date_format: str | None = None, clear_first: bool = False) -> Check:
+    """Read, map and validate a file against the store without writing anything.
+
+    clear_first: check it as the first file of an emptied store (see import_file).
+    """
     problems: list[Problem] = []
     if kind not in KINDS:
         problems.append(Problem(file_name, None, None, kind, f"a kind among {list(KINDS)}"))
     if mode not in ("replace", "append"):
         problems.append(Problem(file_name, None, None, mode, "mode replace or append"))
+    if clear_first and kind not in STARTS_EMPTY_STORE:
+        problems.append(Problem(file_name, None, None, kind,
+                                f"accounts or csms as the first file of an emptied store ({kind} rows need "
+                                "their accounts: import accounts first)"))
     if problems:
         return Check((), {}, None, tuple(problems), ())
     try:
@@ -582,13 +633,18 @@ def check(cur: store.Cursor, kind: str, data: bytes, file_name: str, mode: str =
         return Check((), {}, None, tuple(exc.problems), ())
     prep = prepare(raw, kind, file_name, mapping, date_format)
     problems = list(prep.problems)
-    if "__row" in prep.frame:  # the required columns were found: check against the store too
+    conflicts = False
+    if "__row" in prep.frame and not clear_first:  # the required columns were found: check against the store
         src_of = {t: src for src, t in prep.mapping.items() if t}
         problems += _store_checks(cur, kind, prep.frame, file_name, mode, src_of)
+        if kind == "accounts" and mode == "replace" and not prep.problems:
+            orphans = store.orphan_summary(cur, prep.frame["account_id"])
+            problems += [Problem(file_name, None, src_of.get("account_id", "account_id"), None, m) for m in orphans]
+            conflicts = bool(orphans)
     problems.sort(key=lambda p: (p.row is not None, p.row or 0))
     examples = tuple(_first_value(raw.frame[c]) for c in raw.frame.columns)
     return Check(tuple(str(c) for c in raw.frame.columns), prep.mapping, prep.frame, tuple(problems), prep.notes,
-                 examples)
+                 examples, conflicts)
 
 
 def _first_value(col: pd.Series) -> str:
@@ -612,16 +668,26 @@ def sheet_names(data: bytes, file_name: str) -> list[str]:
 
 def import_file(cur: store.Cursor, kind: str, data: bytes, file_name: str, mode: str = "replace",
                 mapping: dict[str, str] | None = None, sheet: str | None = None,
-                date_format: str | None = None) -> ImportReport:
-    """Validate and import one file; all or nothing. Every attempt is recorded in import_log."""
+                date_format: str | None = None, clear_first: bool = False) -> ImportReport:
+    """Validate and import one file; all or nothing. Every attempt is recorded in import_log.
+
+    clear_first (accounts or csms only): in the same transaction, first empty every data
+    table (the sample company, or earlier imports), then import the file: the one step
+    from the sample to one's own data. Nothing changes if the file is refused.
+    """
     notes: tuple[str, ...] = ()
     try:
-        chk = check(cur, kind, data, file_name, mode, mapping, sheet, date_format)
+        chk = check(cur, kind, data, file_name, mode, mapping, sheet, date_format, clear_first)
         notes = chk.notes
         if not chk.ok:
             return _refuse(cur, kind, file_name, mode, data, list(chk.problems), notes)
         frame = chk.frame.drop(columns="__row")
         with store.transaction(cur):
+            if clear_first:
+                _replace_all(cur, {})
+                store.set_meta(cur, "as_of", None)
+                store.set_meta(cur, "sample", None)
+                notes = ("every table was emptied first (the sample company or earlier data removed)", *notes)
             store.write_table(cur, kind, frame, mode)
             orphan_msgs = store.orphan_summary(cur)
             if orphan_msgs:
@@ -655,20 +721,26 @@ def _store_checks(cur: store.Cursor, kind: str, frame: pd.DataFrame, file_name: 
                                         "an account_id present in accounts (import the accounts first)"))
             if mask.sum() > MAX_PROBLEMS_SHOWN:
                 problems.append(Problem(file_name, None, src_of.get("account_id", "account_id"), None,
-                                        f"known accounts ({int(mask.sum()) - MAX_PROBLEMS_SHOWN:,} more rows)"))
+                                        f"known accounts ({int(mask.sum()) - MAX_PROBLEMS_SHOWN:,} more rows)",
+                                        int(mask.sum()) - MAX_PROBLEMS_SHOWN))
     if mode == "append" and k.key and frame[k.key].notna().any():
         clash = store.existing_keys(cur, kind, k.key, frame[k.key])
         if clash:
-            for _, r in frame[frame[k.key].isin(clash)].head(MAX_PROBLEMS_SHOWN).iterrows():
+            clashing = frame[frame[k.key].isin(clash)]
+            for _, r in clashing.head(MAX_PROBLEMS_SHOWN).iterrows():
                 problems.append(Problem(file_name, int(r["__row"]), src_of.get(k.key, k.key), str(r[k.key]),
                                         f"a {k.key} not already stored (use replace to overwrite)"))
+            extra = len(clashing) - MAX_PROBLEMS_SHOWN
+            if extra > 0:
+                problems.append(Problem(file_name, None, src_of.get(k.key, k.key), None,
+                                        f"a {k.key} not already stored ({extra:,} more rows)", extra))
     return problems
 
 
 def _refuse(cur: store.Cursor, kind: str, file_name: str, mode: str, data: bytes, problems: list[Problem],
             notes: tuple[str, ...]) -> ImportReport:
     report = ImportReport(False, kind, file_name, mode, 0, tuple(problems[:MAX_PROBLEMS_SHOWN]), notes,
-                          len(problems))
+                          problem_rows(problems))
     with store.transaction(cur):
         store.log_import(cur, file_name=file_name, sha256=sha256(data), kind=kind, mode=mode, rows=0,
                          outcome="refused", message=report.message[:4000])

@@ -72,8 +72,12 @@ KINDS: dict[str, Kind] = {
                 Column("segment", STR, False, ("tier", "customer segment", "market segment", "size segment")),
                 Column("region", STR, False, ("geo", "geography", "territory", "country region")),
                 Column("industry", STR, False, ("vertical", "sector")),
+                # A CRM's account owner is, for a CS team's export, the CSM who owns the account; a
+                # name works as an id (the csms roster can map it to a name and cost later).
                 Column("csm_id", STR, False, ("csm", "csm id", "owner id", "cs owner", "success manager id",
-                                              "customer success manager id")),
+                                              "customer success manager id", "customer success manager",
+                                              "csm name", "account owner", "company owner", "owner",
+                                              "account manager")),
                 Column("created_at", DATE, False, ("created", "created date", "customer since", "signup date",
                                                    "create date", "first contract date")),
             ),

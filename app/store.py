@@ -220,6 +220,20 @@ def auto_as_of(cur: Cursor, today: dt.date | None = None) -> dt.date:
     return min(periods.month_end(end), last_complete)
 
 
+def as_of_choices(cur: Cursor, today: dt.date | None = None, limit: int = 120) -> list[dt.date]:
+    """Month ends a user may pin the as-of date to, newest first: from the data's first month to last month."""
+    today = today or dt.date.today()
+    parts = " UNION ALL ".join(f"SELECT min({quote_ident(c)}) AS d FROM {quote_ident(t)}" for t, c in _OBSERVED_DATES)
+    first = cur.execute(f"SELECT min(d) FROM ({parts})").fetchall()[0][0]
+    first = first.date() if isinstance(first, dt.datetime) else first
+    last = default_as_of(today)
+    first = periods.month_end(first) if first is not None and first <= last else last
+    out = [last]
+    while out[-1] > first and len(out) < limit:
+        out.append(periods.last_complete_month_end(periods.month_start(out[-1]) - dt.timedelta(days=1)))
+    return out
+
+
 def as_of(cur: Cursor) -> dt.date:
     """The as-of date every metric uses: the one pinned (by the user, or the sample), else the data's own.
 
@@ -334,19 +348,32 @@ def existing_keys(cur: Cursor, kind: str, key: str, values: pd.Series) -> list[s
     return [r[0] for r in rows]
 
 
-def orphan_summary(cur: Cursor) -> list[str]:
-    """One message per table holding rows for accounts missing from accounts."""
+def orphan_summary(cur: Cursor, new_account_ids: pd.Series | None = None) -> list[str]:
+    """One message per table holding rows for accounts missing from accounts.
+
+    With new_account_ids: the rows that would lose their account if accounts became
+    exactly those ids (the preview of an accounts replace), nothing written.
+    """
+    if new_account_ids is None:
+        source = "accounts"
+    else:
+        cur.register("_new_accounts", pd.DataFrame({"account_id": new_account_ids.dropna().astype(str).unique()}))
+        source = "_new_accounts"
     msgs = []
-    for kind in KINDS:
-        if kind == "accounts" or "account_id" not in KINDS[kind].names:
-            continue
-        rows = cur.execute(
-            f"SELECT count(*), min(t.account_id) FROM {quote_ident(kind)} t "
-            "LEFT JOIN accounts a USING (account_id) WHERE a.account_id IS NULL").fetchall()
-        n, example = rows[0]
-        if n:
-            msgs.append(f"every stored {kind} row to belong to a known account: {n:,} {kind} rows would be "
-                        f"left without their account (e.g. {example!r}); include those accounts or use append")
+    try:
+        for kind in KINDS:
+            if kind == "accounts" or "account_id" not in KINDS[kind].names:
+                continue
+            rows = cur.execute(
+                f"SELECT count(*), min(t.account_id) FROM {quote_ident(kind)} t "
+                f"LEFT JOIN {source} a USING (account_id) WHERE a.account_id IS NULL").fetchall()
+            n, example = rows[0]
+            if n:
+                msgs.append(f"every stored {kind} row to belong to a known account: {n:,} {kind} rows would be "
+                            f"left without their account (e.g. {example!r})")
+    finally:
+        if new_account_ids is not None:
+            cur.unregister("_new_accounts")
     return msgs
 
 

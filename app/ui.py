@@ -19,7 +19,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from app import charts, export, store
+from app import charts, export, periods, store
 
 T = TypeVar("T")
 
@@ -261,6 +261,20 @@ def cached_from(fn: Callable[..., T], source: Any, source_key: str, *args: Any, 
 
 def as_of() -> dt.date:
     return store.as_of(cursor())
+
+
+def sidebar_context() -> None:
+    """On every page: which data this is (the sample company badge), its as-of date and fiscal year."""
+    cur = cursor()
+    sample = store.sample_label(cur)
+    side = st.sidebar
+    if sample:
+        side.badge("Sample company", icon=":material/science:", color="orange",
+                   help=f"Generated data ({sample}). Start with your own on the Data page.")
+    fy = store.fiscal_year_start(cur)
+    side.caption(f"As of {store.as_of(cur):%d %b %Y}"
+                 + ("" if fy == 1 else f" · fiscal year {periods.fiscal_year_text(fy).split(',')[0]}"),
+                 help="The month end every figure is computed at; set it and the fiscal year on the Data page.")
 
 
 def segment_filter(segments: list[str], where: Any = None) -> str | None:

@@ -1,14 +1,32 @@
-"""Data: upload a file, check the mapping and the validation report, import; history; reset."""
+"""Data: start with your own data, upload a file, check the mapping and validation, import; settings; history."""
 import streamlit as st
 
-from app import importer, store, ui
+from app import importer, periods, store, ui
 from app.schema import KINDS
+
+UPLOAD_GEN = "data_upload_gen"  # bumped after an import, so the uploader starts empty (non-widget key)
 
 st.title("Data")
 st.caption("Load what your CRM and billing system export: CSV, Excel or Parquet, with your own column names. "
            "A file with problems is refused with every problem listed, and nothing stored changes.")
+ui.show_flash()
 
 cur = ui.cursor()
+sample = store.sample_label(cur)
+
+if sample:
+    with st.container(border=True):
+        st.markdown("**You are looking at the sample company** (generated data). To use your own data:")
+        st.markdown("1. Upload your **accounts** file below and choose *Replace the sample with this file* "
+                    "(one step: the sample is removed and your accounts imported, or nothing changes).\n"
+                    "2. Then upload subscriptions (or contracts), and any usage, NPS, tickets, churn reasons and "
+                    "the CSM roster.")
+        c1, c2 = st.columns([1, 2])
+        sure_empty = c2.checkbox("Remove the sample company and start with an empty store", key="data_sure_empty")
+        if c1.button("Start empty", disabled=not sure_empty, icon=":material/delete_sweep:"):
+            importer.start_empty(ui.write_cursor())
+            ui.flash("The store is empty: upload your accounts first.", ok=True)
+            st.rerun()
 
 left, right = st.columns([2, 1])
 kind = left.selectbox("What does the file hold?", list(KINDS),
@@ -17,6 +35,7 @@ mode = right.radio("Mode", ["replace", "append"], horizontal=True,
                    help="replace: the table becomes exactly this file. append: the file's rows are added; "
                         "ids already stored are refused.")
 upload = st.file_uploader("File", type=["csv", "txt", "tsv", "xlsx", "xlsm", "parquet"],
+                          key=f"data_upload_{st.session_state.get(UPLOAD_GEN, 0)}",
                           help="The upload limit is set by server.maxUploadSize in .streamlit/config.toml.")
 
 if upload is not None:
@@ -30,6 +49,7 @@ if upload is not None:
     date_format = importer.DATE_FORMATS[fmt_label]
 
     auto = importer.check(cur, kind, data, upload.name, mode, None, sheet, date_format)
+    mapping = None
     if auto.source_columns:
         st.subheader("Column mapping")
         st.caption("Proposed from your column names; change any row. Empty = not imported"
@@ -50,25 +70,66 @@ if upload is not None:
     for note in chk.notes:
         st.caption(note)
     st.subheader("Validation report")
+    clear_first = False
     if chk.ok:
         st.success(f"Ready to import {len(chk.frame):,} rows into {kind} ({mode}).")
+    elif chk.conflicts_with_stored:
+        st.warning(f"{upload.name} is a valid list of accounts, but the data stored now (the "
+                   f"{'sample company' if sample else 'earlier imports'}) has rows for accounts that are not in "
+                   "it:\n\n" + "\n".join(f"- {p.expected}" for p in chk.problems))
+        clear_first = st.checkbox(f"Replace the {'sample' if sample else 'stored data'} with this file: empty "
+                                  "every table, then import these accounts (one step; nothing changes if it fails)",
+                                  key="data_clear_first")
+    else:
+        total, listed = chk.problem_total, len(chk.problems)
+        first = "\n".join(f"- {p}" for p in chk.problems[:10])
+        shown = "" if total <= 10 else f" The first 10 are below; the table lists {min(listed, total):,} of {total:,}."
+        st.error(f"{upload.name}: {total:,} problem(s) found. Fix them (or the mapping) to import; "
+                 f"nothing has been changed.{shown}\n\n{first}")
+        if total > 10:
+            st.dataframe(chk.problem_table(), hide_index=True, width="stretch")
+    if chk.frame is not None and (chk.ok or clear_first):
         preview = chk.frame.drop(columns="__row").head(20)
         st.dataframe(preview, hide_index=True, width="stretch", column_config={  # dates as stored: no time
             c: st.column_config.DateColumn(format="YYYY-MM-DD") for c in preview.select_dtypes("datetime").columns})
-    else:
-        first = "\n".join(f"- {p}" for p in chk.problems[:10])
-        st.error(f"{upload.name}: {len(chk.problems):,} problem(s) found. Fix them (or the mapping) to import; "
-                 f"nothing has been changed.\n\n{first}")
-        if len(chk.problems) > 10:
-            st.dataframe(chk.problem_table(), hide_index=True, width="stretch")
 
-    if st.button("Import", type="primary", disabled=not chk.ok):
-        report = importer.import_file(ui.write_cursor(), kind, data, upload.name, mode,
-                                      mapping if auto.source_columns else None, sheet, date_format)
-        ui.flash(report.message, ok=report.ok)
+    if st.button("Import", type="primary", disabled=not (chk.ok or clear_first)):
+        report = importer.import_file(ui.write_cursor(), kind, data, upload.name, mode, mapping, sheet,
+                                      date_format, clear_first=clear_first)
+        ui.flash(report.message + "".join(f"\n- {n}" for n in report.notes) if report.ok else report.message,
+                 ok=report.ok)
+        if report.ok:  # the file is in: start the next upload from an empty uploader
+            st.session_state[UPLOAD_GEN] = st.session_state.get(UPLOAD_GEN, 0) + 1
         st.rerun()  # a new run reads the new data everywhere
 
-ui.show_flash()
+st.subheader("Settings")
+s1, s2 = st.columns(2)
+with s1.form("as_of_form", border=True):
+    pinned = store.as_of_pinned(cur)
+    auto_text = f"Follow the data (now {store.auto_as_of(cur):%d %b %Y})"
+    choices = [None, *store.as_of_choices(cur)]
+    current = store.as_of(cur) if pinned else None
+    pick = st.selectbox("As-of date", choices, index=choices.index(current) if current in choices else 0,
+                        format_func=lambda d: auto_text if d is None else f"{d:%d %b %Y}",
+                        help="The month end every metric, forecast and plan is computed at. Follow the data: the "
+                             "last complete month your data covers (the month of its latest start, usage, NPS, "
+                             "ticket or churn date; or last month when a subscription is still running).")
+    if st.form_submit_button("Save as-of date"):
+        store.set_as_of(ui.write_cursor(), pick)
+        ui.flash(f"As-of date: {'follows the data' if pick is None else f'{pick:%d %b %Y}'}.", ok=True)
+        st.rerun()
+with s2.form("fiscal_form", border=True):
+    fy = store.fiscal_year_start(cur)
+    month = st.selectbox("Fiscal year starts in", list(range(1, 13)), index=fy - 1,
+                         format_func=lambda m: periods.MONTH_ABBR[m],
+                         help="Used by bridge periods, renewal windows, forecasts by quarter and the planner. A "
+                              "fiscal year is named by the calendar year it ends in (Feb start: FY2027 = Feb 2026 - "
+                              "Jan 2027).")
+    if st.form_submit_button("Save fiscal year"):
+        store.set_fiscal_year_start(ui.write_cursor(), month)
+        ui.flash(f"Fiscal year: {periods.fiscal_year_text(month)}.", ok=True)
+        st.rerun()
+
 st.subheader("Import history")
 st.dataframe(ui.cached(store.import_history), hide_index=True, width="stretch")
 

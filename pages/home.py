@@ -2,20 +2,36 @@
 import pandas as pd
 import streamlit as st
 
-from app import fmt, status, ui
+from app import fmt, status, store, ui
 
 st.title("Customer Success planner")
 st.caption("Retention as executives read it, renewal and churn forecasts, and CSM capacity and budget planning.")
 
 s = ui.cached(status.status)
 if s.empty:
-    st.warning("The store holds no data yet. Load your files, or the bundled sample company, on the Data page.")
+    st.warning("The store holds no data yet. Load your accounts first, then subscriptions (or contracts) and the "
+               "rest, on the Data page; or reset to the bundled sample company there.")
     st.page_link("pages/data.py", label="Go to Data", icon=":material/upload_file:")
     st.stop()
+cur = ui.cursor()
+if store.sample_label(cur):
+    with st.container(border=True):
+        st.markdown("**This is the sample company**, generated so that every page works on first run. "
+                    "Start with your own data: replace it with your accounts export in one step, or start empty.")
+        st.page_link("pages/data.py", label="Start with my data", icon=":material/upload_file:")
+end = store.data_end(cur)
+if end is not None and (store.default_as_of() - s.as_of).days > 45:
+    pinned = store.as_of_pinned(cur)
+    st.warning(f"Figures are as of {s.as_of:%d %b %Y}, well before today: "
+               + (f"the as-of date was set by hand (your data runs to {end:%d %b %Y})." if pinned else
+                  f"your data stops at {end:%d %b %Y} (its latest start, usage, NPS, ticket or churn date), so "
+                  "that is the last complete month it covers. Load newer exports, or set the as-of date on the "
+                  "Data page."), icon=":material/event_busy:")
 
 c = st.columns(4)
 c[0].metric("As of", s.as_of.strftime("%d %b %Y"),
-            help="The data's as-of date: the last month end the metrics use.")
+            help="The month end every figure uses: the last complete month the data covers, unless set by hand "
+                 "on the Data page (Settings).")
 c[1].metric("Accounts with ARR", f"{s.active_accounts:,}",
             help="Accounts whose derived ARR at the as-of month end is above zero.")
 c[2].metric("ARR", fmt.money(s.arr),
