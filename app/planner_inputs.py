@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from app import store
+from app import fmt, periods, store
 from planning import scenario as sc
 
 EXAMPLE_SCENARIO = store.ROOT / "data" / "scenarios" / "example.json"
@@ -46,6 +46,7 @@ class StoreDefaults:
     start: pd.DataFrame  # segment, accounts, arr, csms, avg_csm_cost
     demand: pd.DataFrame  # segment, months, new_per_month, avg_new_arr, annual_logo_churn, annual_net_expansion
     source: str  # "history" or "forecast"
+    fiscal_year_start: int = 1  # the store's setting (1 = calendar year)
 
     @property
     def empty(self) -> bool:
@@ -100,8 +101,8 @@ def history_demand(cur: store.Cursor, months: int = HISTORY_MONTHS) -> pd.DataFr
     if first is None:
         return pd.DataFrame(columns=["segment", "months", "new_per_month", "avg_new_arr", "annual_logo_churn",
                                      "annual_net_expansion"])
-    w0 = max(_add(month, -months), first)
-    k = max(_diff(w0, month), 0)  # months between window start and end
+    w0 = max(periods.add_months(month, -months), first)
+    k = max(periods.months_between(w0, month), 0)  # months between window start and end
     new = store.query_df(cur, f"""
         WITH {_SEG_CTE}
         SELECT coalesce(s.segment, 'Unsegmented') AS segment, count(*) AS new_logos, avg(b.arr) AS avg_new_arr
@@ -172,22 +173,28 @@ def store_defaults(cur: store.Cursor, months: int = 12, use_forecast: bool = Tru
             demand["new_per_month"] = demand["segment"].map(lambda s: fc_rows.get(s)).astype(object).where(
                 demand["segment"].isin(list(fc_rows)), demand["new_per_month"])
             source = "forecast"
-    return StoreDefaults(store.as_of(cur), start, demand, source)
+    return StoreDefaults(store.as_of(cur), start, demand, source, store.fiscal_year_start(cur))
+
+
+def plan_year_start(as_of: dt.date, fiscal_year_start: int = 1) -> dt.date:
+    """The first month of the next fiscal year after the as-of date (the planner's default plan year)."""
+    return periods.add_months(periods.period_start(as_of, "year", fiscal_year_start), 12)
 
 
 def scenario_from_store(d: StoreDefaults, months: int = 12, name: str = "Base") -> sc.Scenario:
     """A scenario whose start and demand come from the store (house defaults for the rest).
 
     Segments: those in the store plus a tech-touch segment (zero start when the
-    store has none). The plan starts the month after the as-of date.
+    store has none). The plan starts with the next fiscal year after the as-of date.
     """
-    start_month = _add(d.as_of.replace(day=1), 1)
+    start_month = plan_year_start(d.as_of, d.fiscal_year_start)
     names = list(d.start["segment"]) if not d.start.empty else []
     if sc.TECH_TOUCH not in names:
         names.append(sc.TECH_TOUCH)
     s = sc.default_scenario(start_month, tuple(names))
     return fill_from_store(sc.Scenario(name, start_month, months, s.target_pct_arr, s.segments,
-                                       f"Start and demand from the store as of {d.as_of.isoformat()} ({d.source})."),
+                                       f"Start and demand from the store as of {d.as_of.isoformat()} ({d.source}).",
+                                       fiscal_year_start=d.fiscal_year_start),
                            d, demand_too=True)
 
 
@@ -204,7 +211,14 @@ def initial_scenario(d: StoreDefaults, months: int = 12) -> tuple[sc.Scenario, s
     s = scenario_from_store(d, months)
     src = ("the forecast" if d.source == "forecast" else
            f"trailing {HISTORY_MONTHS}-month history averages (the forecast does not yet predict new logos)")
-    return s, (f"Start: accounts with ARR > 0, their ARR and the CSM roster as of {d.as_of:%d %b %Y}. "
+    year = periods.period_label(s.start_month, "year", d.fiscal_year_start)
+    between = periods.months_between(d.as_of, s.start_month) - 1
+    gap = (f" The {between} month(s) between the as-of date and the plan year are not projected: the plan "
+           "starts from the as-of values (move the start month to plan from the month after the as-of date)."
+           if between > 0 else "")
+    return s, (f"Plan year {year} ({periods.fiscal_year_text(d.fiscal_year_start)}), starting "
+               f"{s.start_month:%b %Y}: the next fiscal year after the as-of date.{gap} "
+               f"Start: accounts with ARR > 0, their ARR and the CSM roster as of {d.as_of:%d %b %Y}. "
                f"Demand (new customers, average new ARR, logo churn, net expansion): {src}. "
                "Coverage, people and cost: house defaults (assumptions) until you change them.")
 
@@ -300,11 +314,20 @@ def plan_table(scenario_path: str, cur: store.Cursor | None = None) -> pd.DataFr
 
 
 def scenario_inputs_table(s: sc.Scenario) -> pd.DataFrame:
-    """The inputs as a long table (segment, group, field, value) for exports."""
-    rows = [{"segment": "(plan)", "group": "plan", "field": k, "value": v}
-            for k, v in (("name", s.name), ("start_month", s.start_month.isoformat()), ("months", s.months),
-                         ("target_pct_arr", s.target_pct_arr), ("notes", s.notes))]
-    for seg_name, seg in sc.to_dict(s)["segments"].items():
+    """The inputs as a long table (segment, group, field, value) for exports; numbers stay numbers."""
+    from planning import model
+
+    d = sc.to_dict(s)
+    rows = [{"segment": "(plan)", "group": "plan", "field": k, "value": d[k]}
+            for k in ("name", "start_month", "months", "fiscal_year_start", "target_pct_arr", "notes")]
+    rows += [{"segment": "(plan)", "group": "hiring", "field": k, "value": v} for k, v in d["hiring"].items()]
+    rows.append({"segment": "(plan)", "group": "hiring", "field": "in words", "value": model.hiring_words(s)})
+    if s.new_customers is not None:
+        rows.append({"segment": "(plan)", "group": "new_customers", "field": "total_per_year",
+                     "value": s.new_customers.total_per_year})
+        rows += [{"segment": name, "group": "new_customers", "field": "mix", "value": share}
+                 for name, share in s.new_customers.mix]
+    for seg_name, seg in d["segments"].items():
         for group, vals in seg.items():
             if isinstance(vals, dict):
                 for k, v in vals.items():
@@ -313,8 +336,82 @@ def scenario_inputs_table(s: sc.Scenario) -> pd.DataFrame:
             else:
                 rows.append({"segment": seg_name, "group": "segment", "field": group, "value": vals})
     df = pd.DataFrame(rows)
-    df["value"] = df["value"].map(lambda v: "" if v is None else str(v))
+    df["value"] = df["value"].map(lambda v: "" if v is None else str(v).lower() if isinstance(v, bool) else v
+                                  ).astype(object)
     return df
+
+
+# ------------------------------------------------------------------ exports and display tables
+
+# Columns of the plan's tables by how they are rounded and formatted in the XLSX.
+_WHOLE = ("accounts", "new_accounts", "headcount", "hires", "reqs_to_open", "leavers", "ramping", "managers",
+          "affordable_headcount", "planned_headcount")
+_MONEY = ("arr", "cost", "target_cost", "budget_per_month", "arr_per_csm")
+_FTE = ("required_fte", "available_fte", "coverage_gap", "accounts_per_csm")
+_PCT = ("cost_pct_arr",)  # percent (8.5 = 8.5%), one decimal
+
+
+def _rounded(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
+    out, kinds = df.copy(), {}
+    for c in out.columns:
+        if c in _WHOLE:
+            out[c] = out[c].round().astype("Int64")
+            kinds[c] = "int"
+        elif c in _MONEY:
+            out[c] = out[c].round()
+            kinds[c] = "money"
+        elif c in _FTE or c in _PCT:
+            out[c] = out[c].round(1)
+            kinds[c] = "number"
+        elif c == "month":
+            out[c] = pd.to_datetime(out[c])
+            kinds[c] = "date"
+    return out, kinds
+
+
+def plan_workbook(s: sc.Scenario, result, affordable: pd.DataFrame) -> tuple[dict[str, pd.DataFrame],
+                                                                             dict[str, dict[str, str]]]:
+    """The plan's XLSX sheets and their column formats (export.to_xlsx_bytes(sheets, formats)).
+
+    Whole accounts and people, money in whole dollars, FTE and % of ARR to one decimal; the
+    inputs keep their numbers as numbers. The model's own tables keep full precision.
+    """
+    from planning import model
+
+    sheets: dict[str, pd.DataFrame] = {"Inputs": scenario_inputs_table(s)}
+    formats: dict[str, dict[str, str]] = {"Inputs": {"segment": "text", "group": "text", "field": "text"}}
+    for name, df in (("Monthly", result.monthly), ("Detail", result.detail), ("Totals", result.totals),
+                     ("Affordable", affordable)):
+        sheets[name], formats[name] = _rounded(df)
+    heads = model.headlines_table(result)
+    digits = {"hires_year": 0, "year_end_headcount": 0, "annual_cost": 0, "cost_pct_arr": 1}
+    heads["value"] = [round(float(v), digits.get(k, 2)) for k, v in zip(result.headlines, heads["value"])]
+    sheets["Headlines"], formats["Headlines"] = heads, {"value": "number", "shown": "text"}
+    return sheets, formats
+
+
+def comparison_display(table: pd.DataFrame) -> pd.DataFrame:
+    """model.compare's table for people: $1.2M and -$361,553, whole counts, percentages with %."""
+    out = pd.DataFrame({"Scenario": table["scenario"]})
+    if "Hiring rule" in table:
+        out["Hiring rule"] = table["Hiring rule"]
+    out["Hires this year"] = table["Hires this year"].map(fmt.count)
+    out["Δ hires"] = table["Δ Hires this year"].map(lambda v: _signed_count(v))
+    out["Year-end headcount"] = table["Year-end headcount"].map(fmt.count)
+    out["Δ headcount"] = table["Δ Year-end headcount"].map(lambda v: _signed_count(v))
+    out["Annual CS cost"] = table["Annual CS cost"].map(lambda v: fmt.money(v, 1))
+    out["Δ cost"] = table["Δ Annual CS cost"].map(lambda v: fmt.money_exact(v, signed=True))
+    out["Cost % of ARR"] = table["Cost as % of ARR"].map(lambda v: fmt.pct(v / 100.0))
+    out["Δ % of ARR"] = table["Δ Cost as % of ARR"].map(lambda v: fmt.pct_points(v / 100.0))
+    out["Target % of ARR"] = table["Target % of ARR"].map(lambda v: fmt.pct(v / 100.0))
+    return out.reset_index(drop=True)
+
+
+def _signed_count(v: object) -> str:
+    if fmt.is_missing(v):
+        return fmt.NA
+    n = round(float(v))  # type: ignore[arg-type]
+    return f"{n:+,}" if n else "0"
 
 
 # ------------------------------------------------------------------ helpers
@@ -329,15 +426,6 @@ def _order(df: pd.DataFrame) -> pd.DataFrame:
     known = {n: i for i, n in enumerate(sc.DEFAULT_SEGMENTS)}
     key = df["segment"].map(lambda s: (known.get(s, len(known)), s))
     return df.iloc[sorted(range(len(df)), key=lambda i: key.iloc[i])].reset_index(drop=True)
-
-
-def _add(d: dt.date, n: int) -> dt.date:
-    y, m = divmod(d.month - 1 + n, 12)
-    return dt.date(d.year + y, m + 1, 1)
-
-
-def _diff(a: dt.date, b: dt.date) -> int:
-    return (b.year - a.year) * 12 + b.month - a.month
 
 
 def affordable_display(aff: pd.DataFrame, hide: tuple[str, ...] = ()) -> pd.DataFrame:

@@ -1,6 +1,7 @@
 """Capacity & budget planner: CSM headcount and CS budget (% of ARR) against projected new customers."""
 from __future__ import annotations
 
+from dataclasses import replace
 
 import streamlit as st
 
@@ -79,18 +80,19 @@ def _inputs(s: sc.Scenario) -> sc.Scenario:
     k = lambda *parts: "pl{}_{}".format(gen, "_".join(str(p) for p in parts))  # noqa: E731
     top = st.columns([1, 1, 2])
     start = top[0].date_input("Plan starts (month)", s.start_month, key=k("start"),
-                              help="First month of the plan; the day is ignored.")
+                              help="First month of the plan; the day is ignored. The default is the next fiscal "
+                                   "year after the as-of date.")
     months = top[1].selectbox("Horizon (months)", [12, 24, 36], [12, 24, 36].index(s.months) if s.months in
                               (12, 24, 36) else 0, key=k("months"), help="Headlines cover the first 12 months.")
     target = top[2].slider("Target CS budget (% of ARR)", 1.0, 25.0, float(s.target_pct_arr), 0.5, format="%.1f%%",
                            key=k("target"), help="The budget you aim for: 12 x monthly CS cost / ARR.")
-    s = sc.Scenario(s.name, (start or s.start_month).replace(day=1), int(months), float(target), s.segments,
-                    s.notes)
+    s = replace(s, start_month=(start or s.start_month).replace(day=1), months=int(months), target_pct_arr=float(target))
+    s = replace(s, hiring=_hiring_inputs(s.hiring, k))
     segs = list(s.segments)
     # An empty tech-touch segment (no accounts, ARR, CSMs or new customers) stays in the plan but off screen
     # until asked for: a column of zeros on every tab is noise.
     empty_tt = [i for i, g in enumerate(segs) if g.tech_touch and not (g.start.accounts or g.start.arr or g.start.csms)
-                and not sum(sc.new_per_month(g, s.start_month, 12))]
+                and not sum(sc.segment_new(s, g, 12))]
     if empty_tt or st.session_state.get(k("tt")):
         add_tt = st.toggle("Add a tech-touch segment", key=k("tt"),
                            help="Accounts served by pooled CSMs (no named CSM). It starts empty because the "
@@ -101,10 +103,26 @@ def _inputs(s: sc.Scenario) -> sc.Scenario:
             empty_tt = []
     visible = [i for i in range(len(segs)) if i not in empty_tt]
     tabs = st.tabs(["Start", "Demand", "Coverage", "People", "Cost"])
+    # Demand as one total plus a mix, or per segment: the choice sits above the segment columns.
+    total_year, mix_now = sc.mix_of(s)
+    with tabs[1]:
+        modes = ["Total + mix", "Per segment"]
+        mode = st.radio("New customers", modes, 0 if s.new_customers is not None else 1, key=k("dmode"),
+                        horizontal=True, help="Total + mix: one number for the plan year (e.g. Sales' 500) and "
+                        "each segment's share of it. Per segment: a number for each segment.")
+        by_total = mode == modes[0]
+        if by_total:
+            total = st.number_input("New customers in the plan year, all segments", 0, None,
+                                    int(round(total_year)), 10, key=k("dtotal"),
+                                    help="New logos in the plan's first 12 months, spread over the segments by "
+                                         "the mix and over the months by each segment's monthly shape.")
+            mix_caption = st.empty()
     cols = {g: dict(zip(visible, t.columns(len(visible)))) for g, t in
             zip(["start", "demand", "coverage", "people", "cost"], tabs)}
+    shares: dict[str, float] = {}
     for i, g in enumerate(segs):
         if i not in visible:
+            shares[g.name] = mix_now.get(g.name, 0.0) * 100 if total_year else 0.0
             continue  # kept as it is
         name = g.name
         c = cols["start"][i]
@@ -120,21 +138,31 @@ def _inputs(s: sc.Scenario) -> sc.Scenario:
 
         c = cols["demand"][i]
         c.markdown(f"**{name}**")
-        d = g.demand
-        year = round(sum(sc.new_per_month(g, s.start_month, 12)))
-        new_year = c.slider(f"New customers, first 12 months ({name})", 0, max(2000, int(year * 2)), int(year), 5,
-                            key=k(name, "new"), help="New logos in the plan's first 12 months. The default comes "
-                            "from the forecast or the trailing-12-month history; moving it spreads the total by "
-                            "the monthly shape.")
+        d = sc.segment_demand(s, g)
         shape_opts = list(sc.SHAPES)
         shape_now = d.shape if isinstance(d.shape, str) else "flat"
-        shape = c.selectbox(f"Monthly shape ({name})", shape_opts, shape_opts.index(shape_now), key=k(name, "shape"),
-                            help="flat: the same every month; quarter_end: the third month of each quarter books "
-                                 "double; back_loaded: growing through the year.")
-        if new_year != year or (d.new_per_year is not None and shape != shape_now):
-            d = sc.Demand(None, float(new_year), shape, d.avg_new_arr, d.annual_logo_churn, d.annual_net_expansion)
-        elif d.new_per_month is not None:
-            c.caption("Month by month as given (history or forecast); move the slider to use a shape.")
+        if by_total:
+            shares[name] = c.number_input(f"Share of new customers ({name})", 0.0, 100.0,
+                                          round(mix_now.get(name, 0.0) * 100, 1), 1.0, format="%.1f",
+                                          key=k(name, "share"), help="Percent of the plan year's new customers "
+                                          "in this segment; the shares add up to 100%.")
+            shape = c.selectbox(f"Monthly shape ({name})", shape_opts, shape_opts.index(shape_now),
+                                key=k(name, "shape"), help=_SHAPE_HELP)
+            d = sc.Demand(None, None, shape if shape != shape_now or not isinstance(d.shape, tuple) else d.shape,
+                          d.avg_new_arr, d.annual_logo_churn, d.annual_net_expansion)
+        else:
+            year = round(sum(sc.segment_new(s, g, 12)))
+            new_year = c.slider(f"New customers, first 12 months ({name})", 0, max(2000, int(year * 2)), int(year),
+                                5, key=k(name, "new"), help="New logos in the plan's first 12 months. The default "
+                                "comes from the forecast or the trailing-12-month history; moving it spreads the "
+                                "total by the monthly shape.")
+            shape = c.selectbox(f"Monthly shape ({name})", shape_opts, shape_opts.index(shape_now),
+                                key=k(name, "shape"), help=_SHAPE_HELP)
+            if new_year != year or (d.new_per_year is not None and shape != shape_now):
+                d = sc.Demand(None, float(new_year), shape, d.avg_new_arr, d.annual_logo_churn,
+                              d.annual_net_expansion)
+            elif d.new_per_month is not None:
+                c.caption("Month by month as given (history or forecast); move the slider to use a shape.")
         d = sc.Demand(d.new_per_month, d.new_per_year, d.shape,
                       _field(c, sc.FIELD[("demand", "avg_new_arr")], name, d.avg_new_arr, k(name, "anr")),
                       _field(c, sc.FIELD[("demand", "annual_logo_churn")], name, d.annual_logo_churn, k(name, "ch")),
@@ -165,7 +193,37 @@ def _inputs(s: sc.Scenario) -> sc.Scenario:
         c.markdown(f"**{name}**")
         tool = _field(c, sc.FIELD[("cost", "tooling_per_csm")], name, g.cost.tooling_per_csm, k(name, "tool"))
         segs[i] = sc.Segment(name, g.tech_touch, start_v, d, cv, sc.People(**pp), sc.Cost(tool))
-    return sc.Scenario(s.name, s.start_month, s.months, s.target_pct_arr, tuple(segs), s.notes)
+    out = replace(s, segments=tuple(segs), new_customers=None)
+    if not by_total:
+        return sc.per_segment_demand(replace(s, segments=tuple(segs))) if s.new_customers is not None else out
+    got = sum(shares.values())
+    mix_caption.caption(f"Mix: {' / '.join(f'{v:g}%' for v in shares.values())} = {got:g}%"
+                        + ("" if abs(got - 100) <= 100 * sc.MIX_TOLERANCE else " (the shares must add up to 100%)"))
+    return sc.with_total_mix(out, float(total), {n: v / 100.0 for n, v in shares.items()})
+
+
+_SHAPE_HELP = ("flat: the same every month; quarter_end: the third month of each fiscal quarter books double; "
+               "back_loaded: growing through the fiscal year.")
+
+
+def _hiring_inputs(h: sc.Hiring, k) -> sc.Hiring:
+    """The plan's hiring rule and its parameter."""
+    rules = list(sc.HIRING_RULES)
+    c = st.columns([2, 1, 1])
+    rule = c[0].selectbox("Hiring rule", rules, rules.index(h.rule), format_func=sc.HIRING_RULES.get, key=k("rule"),
+                          help="Fill the gap as it appears: hire each month's shortfall to be ramped in time. "
+                               "Hire each quarter: requisitions open at fiscal quarter starts for the need until "
+                               "the next batch is ramped. Cap hires per month: at most N starts a month in each "
+                               "segment. Tolerate a coverage gap: hire only when available FTE falls more than N% "
+                               "below required.")
+    cap, tol = h.max_per_month, h.gap_tolerance
+    if rule == "cap":
+        cap = int(c[1].number_input("Most hires a month (per segment)", 1, 100, int(cap), 1, key=k("cap")))
+    elif rule == "tolerance":
+        tol = c[1].slider("Coverage gap tolerated", 0.0, 30.0, round(tol * 100, 1), 1.0, format="%.0f%%",
+                          key=k("tol"), help="Hire only when available FTE would fall below (100% - this) of "
+                                             "required FTE.") / 100.0
+    return sc.Hiring(rule, cap, tol)
 
 
 def _hidden_tt(s: sc.Scenario) -> bool:
@@ -173,7 +231,7 @@ def _hidden_tt(s: sc.Scenario) -> bool:
     key = "pl{}_tt".format(st.session_state.get(GEN, 0))
     return not st.session_state.get(key) and any(
         g.tech_touch and not (g.start.accounts or g.start.arr or g.start.csms)
-        and not sum(sc.new_per_month(g, s.start_month, 12)) for g in s.segments)
+        and not sum(sc.segment_new(s, g, 12)) for g in s.segments)
 
 
 @ui.fragment
@@ -201,6 +259,7 @@ def planner() -> None:
         c[3].caption(f"Public band {band.low.pct_arr:g}-{band.high.pct_arr:g}% of ARR ({band.low.source}, "
                      f"{band.low.year})" + (f"; median {band.median.pct_arr:g}% ({band.median.source})"
                                             if band.median else "") + ".")
+    st.caption(f"{model.hiring_words(s)}. Plan year: {model.plan_year_words(s)}.")
     with st.expander("How these numbers were computed", icon=":material/calculate:"):
         for x in h.values():
             st.markdown(f"**{x.label}: {x.text}.** {x.explanation}")
@@ -237,6 +296,8 @@ def planner() -> None:
     ui.downloads(cost, result.totals, "planner_cost")
 
     with st.expander("Monthly plan by segment (the CLI's table)"):
+        st.caption(f"{model.hiring_words(s)}. Hires: people starting that month; reqs to open: requisitions to "
+                   "open that month (lead time ahead of the start); coverage gap: required - available FTE.")
         usd = lambda label: st.column_config.NumberColumn(label, format="dollar", step=1)  # noqa: E731
         st.dataframe(result.detail, hide_index=True, width="stretch", column_config={
             "month": st.column_config.DateColumn("Month", format="MMM YYYY"), "segment": "Segment",
@@ -258,10 +319,8 @@ def planner() -> None:
     st.text_input("Link to this plan", key="pl_link",
                   help="Carries every input (compressed JSON); opens the same plan in any browser.")
     c = st.columns(3)
-    sheets = {"Inputs": planner_inputs.scenario_inputs_table(s), "Monthly": result.monthly,
-              "Detail": result.detail, "Totals": result.totals,
-              "Headlines": model.headlines_table(result), "Affordable": aff}
-    c[0].download_button("Plan (XLSX)", data=lambda: export.to_xlsx_bytes(sheets), file_name="plan.xlsx",
+    c[0].download_button("Plan (XLSX)", data=lambda: export.to_xlsx_bytes(*planner_inputs.plan_workbook(s, result, aff)),
+                         file_name="plan.xlsx",
                          mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                          on_click="ignore", key="pl_xlsx")
     c[1].download_button("Plan (CSV)", data=lambda: export.to_csv_bytes(result.monthly), file_name="plan.csv",
@@ -283,8 +342,7 @@ if c[1].button("Save scenario", key="pl_save", width="stretch"):
     try:
         current = sc.load_scenario(st.session_state[SCEN])
         used = planner_inputs.save_scenario(cur, current, new_name or current.name)
-        st.session_state[SCEN] = sc.dumps(sc.Scenario(used, *[getattr(current, f) for f in (
-            "start_month", "months", "target_pct_arr", "segments", "notes")]), indent=None)
+        st.session_state[SCEN] = sc.dumps(replace(current, name=used), indent=None)
         st.success(f"Saved “{used}”.")
         names = list(planner_inputs.list_saved(cur)["name"])
     except sc.ScenarioError as exc:
@@ -310,7 +368,7 @@ if len(compare) >= 2:
     except sc.ScenarioError as exc:
         st.error(str(exc))
     else:
-        st.dataframe(cmp.table, hide_index=True, width="stretch")
+        st.dataframe(planner_inputs.comparison_display(cmp.table), hide_index=True, width="stretch")
         cols = st.columns(2)
         for col, (measure, title, fmt) in zip(cols, (("headcount", "CSM headcount", ",.0f"),
                                                      ("cost_pct_arr", "Cost as % of ARR", ".1f"))):

@@ -264,6 +264,11 @@ def _year(s: sc.Scenario) -> tuple[int, str]:
     return n, span
 
 
+def plan_year_words(s: sc.Scenario) -> str:
+    """The headlines' year in words: 'FY2027 (Feb 2026-Jan 2027)' or 'Mar 2026-Feb 2027'."""
+    return _year(s)[1]
+
+
 def hiring_words(s: sc.Scenario) -> str:
     """The scenario's hiring rule in plain words (headlines, page, exports)."""
     h = s.hiring
@@ -427,6 +432,9 @@ def compare(scenarios: Mapping[str, sc.Scenario]) -> Comparison:
         for k in keys:
             row[f"Δ {r.headlines[k].label}"] = vals[k] - base[k]
         row["Target % of ARR"] = s.target_pct_arr
+        row["Hiring rule"] = sc.HIRING_RULES[s.hiring.rule] + (
+            f" ({s.hiring.max_per_month} a month)" if s.hiring.rule == "cap" else
+            f" ({s.hiring.gap_tolerance:.0%})" if s.hiring.rule == "tolerance" else "")
         rows.append(row)
     long = pd.concat([t.assign(scenario=n)[["month", "scenario", "headcount", "required_fte", "cost",
                                             "cost_pct_arr"]] for n, t in totals.items()], ignore_index=True)

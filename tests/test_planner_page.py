@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -203,8 +204,15 @@ def test_page_saves_loads_and_compares(plan_db, monkeypatch):
     assert sum(sc.new_per_month(agg.segment("Mid-Market"), agg.start_month, 12)) == pytest.approx(600)
     at.multiselect(key="pl_compare").set_value(["Base", "Aggressive growth"]).run()
     assert not at.exception
-    table = at.dataframe[-1].value.set_index("scenario")
-    assert table.loc["Aggressive growth", "Δ Hires this year"] > 0
+    table = at.dataframe[-1].value.set_index("Scenario")
+    # numbers for people: whole counts, compact money, exact signed deltas, percentages with %
+    agg = table.loc["Aggressive growth"]
+    assert re.fullmatch(r"\+[\d,]+", agg["Δ hires"]), agg["Δ hires"]
+    assert re.fullmatch(r"[\d,]+", agg["Year-end headcount"])
+    assert re.fullmatch(r"\$\d+(\.\d)?[kMB]", agg["Annual CS cost"]), agg["Annual CS cost"]
+    assert re.fullmatch(r"\+\$[\d,]+", agg["Δ cost"]), agg["Δ cost"]
+    assert re.fullmatch(r"\d+\.\d%", agg["Cost % of ARR"]) and agg["Δ % of ARR"].endswith(" pts")
+    assert table.loc["Base", "Δ cost"] == "$0" and table.loc["Base", "Hiring rule"] == "Fill the gap as it appears"
     # load Base back: the slider returns to the saved value
     at.selectbox(key="pl_pick").set_value("Base").run()
     at.button(key="pl_load").click().run()
@@ -222,3 +230,97 @@ def test_demand_defaults_come_from_the_new_logo_forecast_on_long_history(sample_
     assert len(mm) == 12 and all(x >= 0 for x in mm)
     # The sample adds roughly 10-40 Mid-Market logos a month; a forecast far outside is broken.
     assert 3 < sum(mm) / 12 < 60
+
+
+# ------------------------------------------------------------------ plan year, exports
+
+def test_plan_year_defaults_to_the_next_fiscal_year(plan_db):
+    cur = store.connect(plan_db)
+    store.set_fiscal_year_start(cur, 2)  # fiscal years Feb-Jan; as of 31 Dec 2024 we are in FY2025
+    d = pi.store_defaults(cur, use_forecast=False)
+    assert d.fiscal_year_start == 2
+    s, note = pi.initial_scenario(d)
+    assert s.start_month == d_("2025-02-01") and s.fiscal_year_start == 2
+    assert "FY2026" in note and "1 month(s) between" in note
+    assert "FY2026 (Feb 2025-Jan 2026)" in model.run_plan(s).headlines["annual_cost"].explanation
+    assert pi.plan_year_start(d_("2025-03-31"), 1) == d_("2026-01-01")
+    assert pi.plan_year_start(d_("2025-03-31"), 4) == d_("2025-04-01")  # the very next month
+
+
+def d_(iso: str):
+    import datetime as dt
+    return dt.date.fromisoformat(iso)
+
+
+def test_plan_xlsx_has_whole_accounts_dollars_and_numeric_inputs():
+    import io
+
+    import openpyxl
+
+    from app import export
+
+    s = sc.with_total_mix(sc.load_scenario(EXAMPLE), 500, {"SMB": 0.2, "Mid-Market": 0.6, "Enterprise": 0.2})
+    r = model.run_plan(s)
+    wb = openpyxl.load_workbook(io.BytesIO(export.to_xlsx_bytes(*pi.plan_workbook(s, r, model.affordable(r, 8.5)))))
+    assert wb.sheetnames == ["Inputs", "Monthly", "Detail", "Totals", "Affordable", "Headlines"]
+
+    def column(ws, name):
+        head = [c.value for c in ws[1]]
+        return [row[head.index(name)] for row in ws.iter_rows(min_row=2, values_only=True)]
+
+    det = wb["Detail"]
+    accounts = column(det, "accounts")
+    assert all(isinstance(v, int) for v in accounts), accounts[:5]
+    assert accounts[0] == round(r.detail["accounts"].iloc[0])
+    assert all(isinstance(v, int) for v in column(det, "new_accounts"))
+    assert all(float(v).is_integer() for v in column(det, "arr") + column(det, "cost"))
+    assert all(round(v, 1) == v for v in column(det, "required_fte"))
+    assert det.cell(row=2, column=[c.value for c in det[1]].index("arr") + 1).number_format == "$#,##0"
+    inputs = {(seg, f): v for seg, _, f, v in wb["Inputs"].iter_rows(min_row=2, values_only=True)}
+    assert inputs[("Mid-Market", "accounts_per_csm")] == 60 and inputs[("(plan)", "months")] == 12
+    assert inputs[("(plan)", "total_per_year")] == 500
+    assert inputs[("Mid-Market", "mix")] == 0.6
+    assert inputs[("SMB", "annual_logo_churn")] == 0.15
+    assert inputs[("(plan)", "rule")] == "fill_gap"
+    heads = {h: v for h, v, *_ in wb["Headlines"].iter_rows(min_row=2, values_only=True)}
+    assert isinstance(heads["Hires this year"], (int, float)) and float(heads["Annual CS cost"]).is_integer()
+
+
+def _k(at: AppTest, part: str) -> str:
+    """A planner widget's key (keys carry a generation number, bumped when a scenario is loaded)."""
+    return f"pl{at.session_state['planner_widget_gen']}_{part}"
+
+
+@pytest.mark.slow
+def test_page_total_and_mix_and_hiring_rule(tmp_path, monkeypatch):
+    at = _run(tmp_path / "empty.duckdb", monkeypatch)  # the example: per segment, 500 a year
+    at.radio(key=_k(at, "dmode")).set_value("Total + mix").run()
+    assert not at.exception
+    s = sc.load_scenario(at.session_state["planner_scenario_json"])
+    assert s.new_customers is not None and s.new_customers.total_per_year == 500
+    at.number_input(key=_k(at, "dtotal")).set_value(500).run()
+    for name, share in (("SMB", 20.0), ("Mid-Market", 60.0), ("Enterprise", 20.0), ("Tech touch", 0.0)):
+        at.number_input(key=_k(at, f"{name}_share")).set_value(share)
+    at.run()
+    assert not at.exception and not at.error
+    s = sc.load_scenario(at.session_state["planner_scenario_json"])
+    assert {g.name: round(sum(sc.segment_new(s, g, 12)), 6) for g in s.segments} == {
+        "SMB": 100, "Mid-Market": 300, "Enterprise": 100, "Tech touch": 0}
+    assert _metrics(at)["Year-end headcount"] == model.run_plan(s).headlines["year_end_headcount"].text
+    # a mix that does not add up says so and plans nothing
+    at.number_input(key=_k(at, "Enterprise_share")).set_value(15.0).run()
+    assert any("must add up to 100%" in e.value for e in at.error)
+    at.number_input(key=_k(at, "Enterprise_share")).set_value(20.0).run()
+    assert not at.error
+    # the hiring rule is part of the scenario and of the headlines
+    at.selectbox(key=_k(at, "rule")).set_value("tolerance").run()
+    at.slider(key=_k(at, "tol")).set_value(10.0).run()
+    assert not at.exception
+    s = sc.load_scenario(at.session_state["planner_scenario_json"])
+    assert s.hiring == sc.Hiring("tolerance", 2, 0.10)
+    assert any("tolerates a coverage gap up to 10%" in c.value for c in at.caption)
+    assert _metrics(at)["Hires this year"] == model.run_plan(s).headlines["hires_year"].text
+    # back to per segment: each segment keeps its number
+    at.radio(key=_k(at, "dmode")).set_value("Per segment").run()
+    s = sc.load_scenario(at.session_state["planner_scenario_json"])
+    assert s.new_customers is None and s.segment("Mid-Market").demand.new_per_year == pytest.approx(300)
