@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from app import fmt, store
+from app import fmt, periods, store
 
 BRIDGE_COLUMNS = ["month", "start_arr", "new", "expansion", "reactivation", "contraction", "churn", "end_arr",
                   "start_logos", "new_logos", "reactivated_logos", "churned_logos", "end_logos"]
@@ -178,33 +178,38 @@ def arr_bridge(cur: store.Cursor, segment: str | None = None, region: str | None
     return df[BRIDGE_COLUMNS]
 
 
-def bridge_periods(bridge: pd.DataFrame, freq: str = "quarter") -> list[str]:
-    """Period labels (newest first) a bridge can be summed over: '2024-05', '2024-Q2' or '2024'."""
+def bridge_periods(bridge: pd.DataFrame, freq: str = "quarter", fiscal_start: int = 1) -> list[str]:
+    """Period labels (newest first) a bridge can be summed over: 'Oct 2026', '2026-Q4' / 'FY2027-Q1', '2026'.
+
+    A period the data stops inside says which months it holds: '2026-Q4 (Oct only)'.
+    """
     if bridge.empty:
         return []
-    labels = _period_labels(bridge["month"], freq)
-    return list(dict.fromkeys(labels.iloc[::-1]))
+    return list(bridge_summary(bridge, freq, fiscal_start)["period"].iloc[::-1])
 
 
-def _period_labels(months: pd.Series, freq: str) -> pd.Series:
+def _period_frame(months: pd.Series, freq: str, fiscal_start: int) -> pd.DataFrame:
+    """period_start and its label (partial periods marked) for each month of a bridge."""
+    if freq not in FREQS:
+        raise ValueError(f"freq must be one of {FREQS}, not {freq!r}")
     m = pd.to_datetime(months)
-    if freq == "month":
-        return m.dt.strftime("%Y-%m")
-    if freq == "quarter":
-        return m.dt.year.astype(str) + "-Q" + m.dt.quarter.astype(str)
-    if freq == "year":
-        return m.dt.year.astype(str)
-    raise ValueError(f"freq must be one of {FREQS}, not {freq!r}")
+    last = m.max().date()
+    uniq = {x: periods.period_start(x.date(), freq, fiscal_start) for x in m.unique()}
+    labels = {x: periods.period_label_partial(x.date(), freq, fiscal_start, last) for x in m.unique()}
+    return pd.DataFrame({"period_start": pd.to_datetime(m.map(uniq)), "period": m.map(labels)}, index=months.index)
 
 
-def bridge_summary(bridge: pd.DataFrame, freq: str = "quarter") -> pd.DataFrame:
-    """The monthly bridge summed by period: start = first month's start, end = last month's end."""
+def bridge_summary(bridge: pd.DataFrame, freq: str = "quarter", fiscal_start: int = 1) -> pd.DataFrame:
+    """The monthly bridge summed by (fiscal) period: start = first month's start, end = last month's end.
+
+    Sorted by time; month is the period's first month with data.
+    """
     if bridge.empty:
         return bridge.assign(period=pd.Series(dtype=str))
-    b = bridge.assign(period=_period_labels(bridge["month"], freq))
+    b = pd.concat([bridge, _period_frame(bridge["month"], freq, fiscal_start)], axis=1)
     flows = ["new", "expansion", "reactivation", "contraction", "churn",
              "new_logos", "reactivated_logos", "churned_logos"]
-    g = b.groupby("period", sort=True)
+    g = b.sort_values("month").groupby(["period_start", "period"], sort=True)
     out = g[flows].sum()
     out["start_arr"] = g["start_arr"].first()
     out["end_arr"] = g["end_arr"].last()
@@ -214,9 +219,9 @@ def bridge_summary(bridge: pd.DataFrame, freq: str = "quarter") -> pd.DataFrame:
     return out.reset_index()[["period", *BRIDGE_COLUMNS]]
 
 
-def bridge_steps(bridge: pd.DataFrame, period: str, freq: str = "quarter") -> pd.DataFrame:
+def bridge_steps(bridge: pd.DataFrame, period: str, freq: str = "quarter", fiscal_start: int = 1) -> pd.DataFrame:
     """Waterfall steps for one period: step, amount (signed), kind, bar_start, bar_end."""
-    summ = bridge_summary(bridge, freq)
+    summ = bridge_summary(bridge, freq, fiscal_start)
     row = summ.loc[summ["period"] == period]
     if row.empty:
         raise ValueError(f"no bridge data for period {period!r}")
@@ -334,7 +339,9 @@ _RENEWAL_SQL = f"""
         FROM renewals
         WHERE outcome IS NOT NULL AND {ACCOUNT_FILTER}
     )
-    SELECT CAST(date_trunc($freq, end_date) AS DATE) AS period,
+    -- the (fiscal) period's first day: shift by the fiscal start, truncate, shift back
+    SELECT CAST(date_trunc($freq, end_date - $shift * INTERVAL 1 MONTH) + $shift * INTERVAL 1 MONTH AS DATE)
+               AS period,
            count(*) AS contracts_due,
            count(CASE WHEN outcome <> 'churned' THEN 1 END) AS renewed_count,
            sum(arr) AS arr_due,
@@ -364,7 +371,8 @@ def renewal_rates(cur: store.Cursor, freq: str = "quarter", segment: str | None 
     if freq not in FREQS:
         raise ValueError(f"freq must be one of {FREQS}, not {freq!r}")
     params = _filters(segment, region, csm_id)
-    df = store.query_df(cur, _RENEWAL_SQL, {**params, "freq": freq})
+    shift = store.fiscal_year_start(cur) - 1 if freq != "month" else 0
+    df = store.query_df(cur, _RENEWAL_SQL, {**params, "freq": freq, "shift": shift})
     df["period"] = pd.to_datetime(df["period"])
     return _renewal_rates_frame(df)[RENEWAL_COLUMNS]
 
@@ -649,8 +657,8 @@ def churn_reasons(cur: store.Cursor, segment: str | None = None, region: str | N
 
 def headwind_tailwind(cur: store.Cursor, freq: str = "quarter", segment: str | None = None,
                       region: str | None = None, csm_id: str | None = None) -> pd.DataFrame:
-    """Per period: start ARR, churn, contraction, expansion, headwind and tailwind (fractions of start ARR)."""
-    summ = bridge_summary(arr_bridge(cur, segment, region, csm_id), freq)
+    """Per (fiscal) period: start ARR, churn, contraction, expansion, headwind and tailwind (fractions of start ARR)."""
+    summ = bridge_summary(arr_bridge(cur, segment, region, csm_id), freq, store.fiscal_year_start(cur))
     out = summ[["period", "month", "start_arr", "churn", "contraction", "expansion"]].copy()
     out["headwind"] = _ratio(out["churn"] + out["contraction"], out["start_arr"]).round(6)
     out["tailwind"] = _ratio(out["expansion"], out["start_arr"]).round(6)

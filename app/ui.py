@@ -263,6 +263,11 @@ def as_of() -> dt.date:
     return store.as_of(cursor())
 
 
+def fiscal_start() -> int:
+    """The store's fiscal-year start month (1-12) as this run's snapshot sees it."""
+    return store.fiscal_year_start(cursor())
+
+
 def sidebar_context() -> None:
     """On every page: which data this is (the sample company badge), its as-of date and fiscal year."""
     cur = cursor()

@@ -23,8 +23,11 @@ bridge = ui.cached(metrics.arr_bridge, segment)
 left, right = st.columns([1, 2])
 freq = left.radio("Period length", list(metrics.FREQS), index=1, horizontal=True, format_func=str.capitalize,
                   key="overview_freq")
-period = right.selectbox("Period", metrics.bridge_periods(bridge, freq), help=metrics.DEFINITIONS["arr_bridge"])
-steps = metrics.bridge_steps(bridge, period, freq)
+fy = ui.fiscal_start()
+period = right.selectbox("Period", metrics.bridge_periods(bridge, freq, fy),
+                         help=metrics.DEFINITIONS["arr_bridge"] + " Quarters and years are fiscal (set on the Data "
+                              "page); a period the data stops inside says which months it holds.")
+steps = metrics.bridge_steps(bridge, period, freq, fy)
 chart = charts.waterfall(steps)
 st.altair_chart(chart, width="stretch")
 ui.downloads(chart, steps, "arr_bridge_waterfall")

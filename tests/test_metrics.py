@@ -1,12 +1,13 @@
 """Retention metrics on a tiny hand-computed book (see the month table in `book`)."""
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from app import benchmarks, metrics
+from app import benchmarks, metrics, store
 from tests.conftest import make_store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -199,7 +200,9 @@ def test_headwind_tailwind_by_quarter(book):
 
 def test_bridge_steps_waterfall(book):
     b = metrics.arr_bridge(book)
-    assert metrics.bridge_periods(b, "quarter") == ["2023-Q3", "2023-Q2", "2023-Q1"]
+    # as of 31 Aug: the third quarter holds two months, and says so
+    assert metrics.bridge_periods(b, "quarter") == ["2023-Q3 (Jul-Aug)", "2023-Q2", "2023-Q1"]
+    assert metrics.bridge_periods(b, "year") == ["2023 (Jan-Aug)"]
     steps = metrics.bridge_steps(b, "2023-Q2").set_index("step")
     assert steps.loc["Start ARR", "amount"] == 5100 and steps.loc["End ARR", "amount"] == 4900
     assert steps.loc["Churn", "amount"] == -1000 and steps.loc["Contraction", "amount"] == -500
@@ -267,3 +270,21 @@ def test_classify_segments():
     assert out.loc[("Mid Market", "nrr"), "peer_segment"] == "Mid-Market"
     assert out.loc[("Mid Market", "nrr"), "peer_median"] == 1.03  # $25-50k band
     assert "SaaS Capital" in out.loc[("SMB", "grr"), "source"]
+
+
+def test_fiscal_periods_feb_start(book):
+    """Fiscal year from February, named by the year it ends in: FY2024-Q1 = Feb-Apr 2023."""
+    b = metrics.arr_bridge(book)
+    assert metrics.bridge_periods(b, "quarter", 2) == ["FY2024-Q3 (Aug only)", "FY2024-Q2", "FY2024-Q1",
+                                                       "FY2023-Q4"]
+    steps = metrics.bridge_steps(b, "FY2024-Q2", "quarter", 2).set_index("step")["amount"]
+    # end of April 4,100 (R 0, M 1,500, G 2,000, X 600) -> end of July 4,000
+    assert steps["Start ARR"] == 4100 and steps["End ARR"] == 4000
+    assert (steps["Contraction"], steps["Expansion"], steps["Reactivation"], steps["Churn"]) == (-500, 300, 1000, -900)
+    store.set_fiscal_year_start(book, 2)
+    rates = metrics.renewal_rates(book, "quarter")
+    assert rates["period"].dt.date.tolist() == [dt.date(2023, 2, 1), dt.date(2023, 5, 1)]
+    assert rates["contracts_due"].tolist() == [3, 2]
+    assert metrics.renewal_rates(book, "year")["period"].dt.date.tolist() == [dt.date(2023, 2, 1)]
+    q = metrics.headwind_tailwind(book, "quarter").set_index("period")
+    assert q.loc["FY2024-Q2", "headwind"] == pytest.approx(1400 / 4100, abs=1e-6)

@@ -48,7 +48,9 @@ def test_overview_tiles_and_bridge(sample_env):
     at.radio(key="overview_freq").set_value("month").run()
     assert not at.exception
     assert at.main.selectbox[0].value == at.main.selectbox[0].options[0]  # the newest month
-    assert len(at.main.selectbox[0].options[0]) == 7  # '2026-10'
+    assert at.main.selectbox[0].options[0] == "Oct 2026"
+    at.radio(key="overview_freq").set_value("quarter").run()
+    assert at.main.selectbox[0].options[:2] == ["2026-Q4 (Oct only)", "2026-Q3"]  # the data stops in October
 
 
 def test_segment_filter_changes_tiles_and_is_kept(sample_env):
@@ -89,7 +91,8 @@ def test_waterfall_bars_float_from_level_to_level():
                            "expansion": [5.0], "reactivation": [0.0], "contraction": [10.0], "churn": [15.0],
                            "end_arr": [100.0], "start_logos": [3], "new_logos": [1], "reactivated_logos": [0],
                            "churned_logos": [1], "end_logos": [3]})
-    steps = metrics.bridge_steps(bridge, "2024-Q1")
+    assert metrics.bridge_periods(bridge) == ["2024-Q1 (Jan only)"]
+    steps = metrics.bridge_steps(bridge, "2024-Q1 (Jan only)")
     assert steps["bar_end"].tolist() == [100, 120, 120, 125, 115, 100, 100]
     spec = charts_retention.waterfall(steps).to_dict()
     bars = spec["layer"][0]
