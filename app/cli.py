@@ -1,28 +1,78 @@
 """`python -m app ...`: the same functions the pages call, for cron and scripts.
 
-Exit code 0 on success; on failure a clear message on stderr and a non-zero
-code, with the store unchanged.
+Exit code 0 on success; on failure a clear one-paragraph message on stderr and a
+non-zero code (1: the command failed; 2: a bad argument or input file), with the
+store unchanged. ``--debug`` (before or after the command) shows the traceback;
+an unexpected error is also logged (logger ``app.cli``) with its traceback.
 """
 from __future__ import annotations
 
 import argparse
 import datetime as dt
 import io
+import logging
+import shutil
 import sys
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 
 from app import importer, store
 from app.schema import KINDS
 
+log = logging.getLogger("app.cli")
+# A library logs, the application decides where: without --debug (or logging set up by
+# whoever runs main) records go nowhere, so Python's last-resort handler never prints a
+# traceback to a cron mail.
+logging.getLogger("app").addHandler(logging.NullHandler())
 
+
+# Bytes 8-11 of every DuckDB database file.
+DUCKDB_MAGIC = b"DUCK"
 # A cron job waits this long for the app to finish a page run that holds the store.
 CLI_WAIT_SECONDS = 120.0
 
 
+class CliError(Exception):
+    """An expected failure: its message is shown as is, with this exit code."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
 def _open(args: argparse.Namespace) -> store.Cursor:
-    return store.connect(args.db, wait_seconds=CLI_WAIT_SECONDS)
+    path = store.db_path(args.db)
+    if path.is_dir():
+        raise CliError(f"{path}: a directory, not a store file (expected a DuckDB file path for --db)", 2)
+    if path.is_file():
+        # DuckDB would open a CSV as a database of views, and store.connect would wait two
+        # minutes on a file DuckDB refuses (as if another process held it): check the header.
+        with path.open("rb") as f:
+            head = f.read(12)
+        if head[8:12] != DUCKDB_MAGIC:
+            raise CliError(f"{path}: not a DuckDB store (its first bytes are not a DuckDB file header); expected "
+                           "a store made by this app (python -m app init), or a new file name", 2)
+    try:
+        return store.connect(args.db, wait_seconds=CLI_WAIT_SECONDS)
+    except duckdb.Error as exc:  # not a DuckDB file, a newer format, no permission ...
+        raise CliError(f"{path}: cannot open it as the DuckDB store ({_first_line(exc)}); "
+                       "expected a store made by this app (python -m app init)", 2) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def _date_arg(value: str | None, option: str) -> dt.date | None:
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise CliError(f"{option} {value!r}: expected a date as YYYY-MM-DD", 2) from None
 
 
 def _emit(df: pd.DataFrame, fmt: str, out: str | None = None) -> None:
@@ -36,7 +86,7 @@ def _emit(df: pd.DataFrame, fmt: str, out: str | None = None) -> None:
             df[c] = df[c].map(lambda d: d.isoformat() if isinstance(d, dt.date) else d)
     if fmt == "parquet":
         if not out:
-            raise SystemExit("--format parquet needs --out FILE")
+            raise CliError("--format parquet needs --out FILE (parquet is not written to a terminal)", 2)
         df.to_parquet(out, index=False)
         return
     if fmt == "json":
@@ -58,10 +108,25 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if args.if_missing and path.exists():
         print(f"{path} exists; keeping it.")
         return 0
+    asof = _date_arg(args.as_of, "--as-of")
+    if args.accounts < 1:
+        raise CliError(f"--accounts {args.accounts}: expected at least 1 account", 2)
     cur = _open(args)
-    asof = dt.date.fromisoformat(args.as_of) if args.as_of else None
     rows = importer.load_sample(cur, seed=args.seed, n_accounts=args.accounts, as_of=asof)
     print(f"Built the sample store {path}: {rows:,} rows (seed {args.seed}, {args.accounts} accounts).")
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Create (or reset) the store: empty, or the sample company."""
+    if args.sample:
+        return cmd_sample(args)
+    path = store.db_path(args.db)
+    existed = path.exists()
+    cur = _open(args)
+    importer.start_empty(cur)
+    print(f"{'Emptied' if existed else 'Created'} the store {path}: no data yet (settings and saved scenarios "
+          "kept). Load your files with `python -m app load KIND FILE`.")
     return 0
 
 
@@ -88,12 +153,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     cur = _open(args)
     st = status_mod.status(cur)
-    print(f"Store: {store.db_path(args.db)}")
-    print(f"As of: {st.as_of}   accounts with ARR: {st.active_accounts:,}   ARR: ${st.arr:,.0f}")
-    print(st.tables.to_string(index=False))
-    print("\nLast imports:")
-    print(st.imports.head(10).to_string(index=False) if len(st.imports) else "  none")
+    sys.stdout.write(status_mod.status_text(st, store.db_path(args.db), width=_width()))
     return 0
+
+
+def _width() -> int:
+    """The terminal's width, kept between 80 and 100 columns (100 when not a terminal)."""
+    return max(80, min(100, shutil.get_terminal_size((100, 24)).columns))
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -121,7 +187,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     if args.what == "renewals":
         from app import renewals
 
-        as_of = dt.date.fromisoformat(args.as_of) if args.as_of else None
+        as_of = _date_arg(args.as_of, "--as-of")
         df = renewals.renewal_forecast_table(cur, as_of, args.horizon_months or 3)
     else:
         from app import forecast
@@ -138,24 +204,38 @@ def cmd_plan(args: argparse.Namespace) -> int:
     try:
         df = planner_inputs.plan_table(args.scenario, _open(args))
     except ScenarioError as exc:
-        print(f"{args.scenario}: {exc}", file=sys.stderr)
-        return 2
+        raise CliError(f"{args.scenario}: {exc}", 2) from exc
     _emit(df, args.format, args.out)
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m app", description="Customer Success planner: data and reports.")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error (and debug logging)")
     sub = p.add_subparsers(dest="command", required=True)
 
     def with_db(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
         sp.add_argument("--db", help="DuckDB store (default $CS_DB or data/cs.duckdb)")
+        # SUPPRESS: without the flag here, the one given before the command stands.
+        sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show the traceback of an error")
         return sp
 
+    def sample_options(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--seed", type=int, default=7, help="sample: random seed (default 7)")
+        sp.add_argument("--accounts", type=int, default=3000, help="sample: number of accounts (default 3000)")
+        sp.add_argument("--as-of", help="sample: last day of its history (default: end of last month)")
+
+    sp = with_db(sub.add_parser("init", help="create or reset the store: --empty or --sample"))
+    what = sp.add_mutually_exclusive_group(required=True)
+    what.add_argument("--empty", action="store_true",
+                      help="no data (removes every data table's rows; keeps settings and saved scenarios)")
+    what.add_argument("--sample", action="store_true", help="the generated sample company (as `sample`)")
+    sample_options(sp)
+    sp.set_defaults(fn=cmd_init, if_missing=False)
+
     sp = with_db(sub.add_parser("sample", help="build the sample store"))
-    sp.add_argument("--seed", type=int, default=7)
-    sp.add_argument("--accounts", type=int, default=3000)
-    sp.add_argument("--as-of", help="last day of the sample's history (default: end of last month)")
+    sample_options(sp)
     sp.add_argument("--if-missing", action="store_true", help="do nothing if the store file exists")
     sp.set_defaults(fn=cmd_sample)
 
@@ -203,16 +283,50 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _fail(message: str, debug: bool) -> None:
+    """One paragraph on stderr: the message on one line (a traceback only with --debug, via logging)."""
+    text = " ".join(message.split())
+    print(text if text.startswith("error: ") else f"error: {text}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    debug = bool(getattr(args, "debug", False))
+    handler = None
+    if debug:  # tracebacks and debug records of the app's loggers go to stderr
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logging.getLogger("app").addHandler(handler)
+        logging.getLogger("app").setLevel(logging.DEBUG)
     try:
         return args.fn(args)
+    except CliError as exc:
+        log.debug("%s failed", args.command, exc_info=debug)
+        _fail(str(exc), debug)
+        return exc.code
     except store.StoreError as exc:
-        print(str(exc), file=sys.stderr)
+        log.debug("%s failed", args.command, exc_info=debug)
+        _fail(str(exc), debug)
         return 1
-    except (ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (ValueError, OSError) as exc:  # a bad value or file the command met: said as is
+        log.debug("%s failed", args.command, exc_info=debug)
+        name = getattr(exc, "filename", None)
+        msg = f"{name}: {exc.strerror}" if isinstance(exc, OSError) and name and exc.strerror else str(exc)
+        _fail(msg or type(exc).__name__, debug)
         return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: say so in one line, keep the traceback in the log
+        log.error("unexpected error in `python -m app %s`: %s: %s", args.command, type(exc).__name__, exc,
+                  exc_info=True)
+        _fail(f"{_first_line(exc)} ({type(exc).__name__} in `{args.command}`; run with --debug for the "
+              "traceback)", debug)
+        return 1
+    finally:
+        if handler is not None:
+            logging.getLogger("app").removeHandler(handler)
+            logging.getLogger("app").setLevel(logging.NOTSET)
 
 
 if __name__ == "__main__":

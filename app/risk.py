@@ -459,9 +459,13 @@ def _importance_families(feature_names: Sequence[str], n_usage: int) -> dict[str
     fams = _families(feature_names, n_usage)
     for i in range(n_usage):
         fams[f"usage{i}"] = fams.get(f"usage{i}", []) + [f"u{i}_level_log"]
-    fams["size"] = [c for c in ("arr_log", "seats_log") if c in feature_names]
+    fams["size"] = ["arr_log", "seats_log"]
     fams["term"] = ["term_months"]
     fams["segment"] = [c for c in feature_names if c.startswith("segment=")]
+    # Only columns the model kept: a family with no data at all (usage loaded for other
+    # accounts than the ones with contracts, say) was left out of the design matrix.
+    kept = set(feature_names)
+    fams = {k: [c for c in v if c in kept] for k, v in fams.items()}
     return {k: v for k, v in fams.items() if v}
 
 
