@@ -688,3 +688,43 @@ def forecast_arr(cur: store.Cursor, horizon_months: int = 12, segment: str | Non
                  method: str = "auto") -> pd.DataFrame:
     """`python -m app forecast arr`: total (or one segment's) ARR, month,yhat,yhat_lower,yhat_upper,method."""
     return forecast_table(cur, "arr", horizon_months, segment, method)
+
+
+def by_period(result: ForecastResult, quantity: str, fiscal_start: int = 1, freq: str = "quarter") -> pd.DataFrame:
+    """The forecast as a table by fiscal quarter (or year), with its P10-P90 band.
+
+    Columns: period, actual_months, forecast_months, forecast, p10, p90 (P10-P90 = the
+    forecast's 80% interval). A period the forecast enters partway holds its actual
+    months too:
+    - a stock (ARR, logos) is its value at the period's last month (the forecast's
+      value and band for that month);
+    - a flow (new ARR, churned ARR, new logos) is the sum of its months: the actual months
+      plus the forecast months, with P10 and P90 the sums of the monthly bounds (months
+      assumed to move together: a conservative, wide band).
+    Periods the forecast does not reach are left out; a period it leaves partway is
+    labelled with the months it holds.
+    """
+    from app import periods
+
+    flow = QUANTITIES.get(quantity, {}).get("flow", False)
+    f = result.frame
+    if f.empty:
+        return pd.DataFrame(columns=["period", "actual_months", "forecast_months", "forecast", "p10", "p90"])
+    rows = pd.DataFrame({"month": pd.to_datetime(f["month"]), "value": f["yhat"].to_numpy(),
+                         "lo": f["yhat_lower"].to_numpy(), "hi": f["yhat_upper"].to_numpy(), "actual": False})
+    hist = result.history
+    first_start = periods.period_start(rows["month"].iloc[0].date(), freq, fiscal_start)
+    past = hist[hist.index >= pd.Timestamp(first_start)]
+    rows = pd.concat([pd.DataFrame({"month": pd.to_datetime(past.index), "value": past.to_numpy(),
+                                    "lo": past.to_numpy(), "hi": past.to_numpy(), "actual": True}), rows],
+                     ignore_index=True)
+    last = rows["month"].iloc[-1].date()
+    rows["start"] = [periods.period_start(m.date(), freq, fiscal_start) for m in rows["month"]]
+    out = []
+    for start, g in rows.groupby("start", sort=True):
+        pick = g if flow else g.tail(1)
+        out.append({"period": periods.period_label_partial(start, freq, fiscal_start, last),
+                    "actual_months": int(g["actual"].sum()), "forecast_months": int((~g["actual"]).sum()),
+                    "forecast": float(pick["value"].sum()), "p10": float(pick["lo"].sum()),
+                    "p90": float(pick["hi"].sum())})
+    return pd.DataFrame(out)

@@ -182,7 +182,20 @@ st.caption(bt.explanation)
 # The band is widened by the backtest's factor for this method (bt.choice), as the explanation above says.
 result = ui.cached(topdown.forecast_quantity, quantity, segment, horizon, *bt.choice(method))
 chart = charts_forecast.forecast_chart(result, quantity)
-st.altair_chart(chart, width="stretch")
+left, right = st.columns([3, 2])
+left.altair_chart(chart, width="stretch")
+table = topdown.by_period(result, quantity, ui.fiscal_start())
+value_col = usd if topdown.QUANTITIES[quantity].get("money", True) else (
+    lambda label: st.column_config.NumberColumn(label, format="%,.0f"))
+right.dataframe(table, hide_index=True, width="stretch", column_config={
+    "period": st.column_config.TextColumn("Fiscal period", help="Quarters of the fiscal year set on the Data page."),
+    "actual_months": st.column_config.NumberColumn("Actual months", help="Months of the period already observed."),
+    "forecast_months": st.column_config.NumberColumn("Forecast months"),
+    "forecast": value_col("Forecast"), "p10": value_col("P10"), "p90": value_col("P90")})
+right.caption("By fiscal quarter: " + ("the sum of the months (actual months included); P10 and P90 add the monthly "
+                                       "bounds, assuming months move together (a wide band)."
+                                       if topdown.QUANTITIES[quantity].get("flow") else
+                                       "the value at the quarter's last month, with that month's P10-P90."))
 st.caption(result.note)
 ui.downloads(chart, charts_forecast.forecast_frame(result), f"forecast_{quantity}")
 with st.expander("Backtest"):

@@ -345,3 +345,22 @@ def test_auto_widens_the_winners_band_to_the_backtest_errors():
     # A scale for another method does not apply to a short-history fallback.
     short = fc.forecast(s.iloc[:8], 3, "prophet", interval_scale=5.0)
     assert short.method == "drift" and "Band widened" not in short.note
+
+
+def _result(values_hist: float, yhat: float, lo: float, hi: float) -> "fc.ForecastResult":
+    hist = pd.Series(values_hist, index=pd.date_range("2026-01-01", "2026-10-01", freq="MS"))
+    months = pd.date_range("2026-11-01", "2027-03-01", freq="MS")
+    frame = pd.DataFrame({"month": months, "yhat": yhat, "yhat_lower": lo, "yhat_upper": hi, "method": "drift"})
+    return fc.ForecastResult(frame=frame, history=hist, method="drift", requested="drift", note="")
+
+
+def test_forecast_by_fiscal_quarter_flows_and_stocks():
+    flow = fc.by_period(_result(10, 20, 15, 25), "new_arr").set_index("period")
+    # 2026-Q4: October actual (10) + November and December forecast (20 each); bounds add up
+    assert flow.loc["2026-Q4"].tolist() == [1, 2, 50, 40, 60]
+    assert flow.loc["2027-Q1"].tolist() == [0, 3, 60, 45, 75]
+    stock = fc.by_period(_result(10, 20, 15, 25), "arr").set_index("period")
+    assert stock.loc["2026-Q4", ["forecast", "p10", "p90"]].tolist() == [20, 15, 25]  # December's value
+    feb = fc.by_period(_result(10, 20, 15, 25), "new_arr", fiscal_start=2)
+    assert feb["period"].tolist() == ["FY2027-Q4", "FY2028-Q1 (Feb-Mar)"]
+    assert feb["forecast"].tolist() == [60, 40]
