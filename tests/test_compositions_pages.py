@@ -1,0 +1,53 @@
+"""Every page over store compositions (Streamlit AppTest through the entry point): no exception,
+no traceback, whatever is loaded (issue 10). Stores come from tests/support/compositions.py."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT
+from tests.support.compositions import NAMED, build
+
+APP = "../streamlit_app.py"
+PAGES = re.findall(r'st\.Page\("(pages/[a-z_]+\.py)"', (ROOT / "streamlit_app.py").read_text())
+
+# A handful by default (each page run costs 1-3 s); the rest in the slow sweep.
+DEFAULT = [
+    "sample + own accounts appended + own subscriptions replaced",
+    "one month",
+    "accounts without subscriptions, with usage and NPS",
+]
+SLOW = [n for n in NAMED if n not in DEFAULT]
+
+
+def test_every_page_is_listed():
+    assert len(PAGES) == 7 and "pages/forecast.py" in PAGES and "pages/home.py" in PAGES
+
+
+def run_pages(db, monkeypatch) -> None:
+    monkeypatch.setenv("CS_DB", str(db))
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.run()
+    for page in PAGES:
+        if page != "pages/home.py":
+            at.switch_page(page)
+            at.run()
+        where = f"{page} on {db.name}"
+        assert not at.exception, f"{where}: {[e.message for e in at.exception]}\n" + \
+            "\n".join(str(e.stack_trace) for e in at.exception)[-3000:]
+        for e in at.error:
+            assert "Traceback" not in str(e.value), f"{where}: {e.value}"
+        assert at.title or at.header or at.markdown, f"{where}: rendered nothing"
+
+
+@pytest.mark.parametrize("name", DEFAULT)
+def test_every_page_on_composition(name, tmp_path, monkeypatch):
+    run_pages(build(NAMED[name], tmp_path / "store.duckdb"), monkeypatch)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SLOW)
+def test_every_page_on_composition_slow(name, tmp_path, monkeypatch):
+    run_pages(build(NAMED[name], tmp_path / "store.duckdb"), monkeypatch)
