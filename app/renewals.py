@@ -92,7 +92,7 @@ def window_end(as_of: dt.date, horizon_months: int) -> dt.date:
 def due_contracts(cur: store.Cursor, as_of: dt.date | None = None, horizon_months: int = 3) -> pd.DataFrame:
     """Contracts due after as_of and up to as_of + horizon months, as known at as_of.
 
-    contract_id, account_id, name, segment, csm_id, start_date, end_date, arr, term_months,
+    contract_id, account_id, name, segment, csm_id, csm_name, start_date, end_date, arr, term_months,
     billing (monthly / quarterly / annual / multi-year), decision_date (= min(end - lead, as_of)).
     From imported contracts when there are any, else derived from the line items the way
     the store derives them; for an as-of date before the store's, lines starting later are
@@ -110,9 +110,10 @@ def due_contracts(cur: store.Cursor, as_of: dt.date | None = None, horizon_month
         cur,
         f"""
         WITH due AS ({sql})
-        SELECT d.contract_id, d.account_id, a.name, a.segment, a.csm_id, d.start_date, d.end_date, d.arr,
-               greatest(date_diff('month', d.start_date, d.end_date), 1) AS term_months
+        SELECT d.contract_id, d.account_id, a.name, a.segment, a.csm_id, o.csm_name, d.start_date, d.end_date,
+               d.arr, greatest(date_diff('month', d.start_date, d.end_date), 1) AS term_months
         FROM due d LEFT JOIN accounts a ON a.account_id = d.account_id
+        LEFT JOIN account_csm o ON o.account_id = d.account_id
         ORDER BY d.end_date, d.account_id
         """,
         params,
@@ -233,7 +234,7 @@ class RenewalForecast:
 
 DRIVER_COLS = ["driver_1", "play_1", "driver_2", "play_2", "driver_3", "play_3"]
 # row: the position in the scored contracts of the contract whose drivers explain the stream
-_STREAM_COLS = ["account_id", "name", "segment", "csm_id", "billing", "renewal_date", "last_renewal_date",
+_STREAM_COLS = ["account_id", "name", "segment", "csm_id", "csm_name", "billing", "renewal_date", "last_renewal_date",
                 "n_renewals", "arr_due", "p_renew", "expected", "contract_ids", "row"]
 
 
@@ -245,11 +246,14 @@ def streams(contracts: pd.DataFrame) -> pd.DataFrame:
     if contracts.empty:
         return pd.DataFrame(columns=_STREAM_COLS)
     c = contracts.sort_values(["end_date", "account_id"])
+    if "csm_name" not in c:  # contracts scored elsewhere: the id stands for the name
+        c = c.assign(csm_name=c["csm_id"])
     rolling = c["term_months"].astype(float) < ROLLING_TERM_MONTHS
     term = c[~rolling]
     t = pd.DataFrame({
         "account_id": term["account_id"], "name": term["name"], "segment": term["segment"],
-        "csm_id": term["csm_id"], "billing": term["billing"], "renewal_date": term["end_date"],
+        "csm_id": term["csm_id"], "csm_name": term["csm_name"], "billing": term["billing"],
+        "renewal_date": term["end_date"],
         "last_renewal_date": term["end_date"], "n_renewals": 1, "arr_due": term["arr"].astype(float),
         "p_renew": term["p_renew"].astype(float), "contract_ids": term["contract_id"], "row": term.index,
     })
@@ -260,6 +264,7 @@ def streams(contracts: pd.DataFrame) -> pd.DataFrame:
         first = g.head(1).set_index("account_id")
         agg = pd.DataFrame({
             "name": first["name"], "segment": first["segment"], "csm_id": first["csm_id"],
+            "csm_name": first["csm_name"],
             "billing": first["billing"], "renewal_date": first["end_date"],
             "last_renewal_date": g["end_date"].max(), "n_renewals": g.size(),
             "arr_due": first["arr"].astype(float),
@@ -353,6 +358,9 @@ def summarise(scored: ScoredRenewals, horizon_months: int = 3, segment: str | No
         "arr_at_risk": float(risk_list["arr_due"].sum()), "n_at_risk": float(len(risk_list)),
     }
     by = {k: _groups(st, per, codes, uniques, k) for (k, (codes, uniques)), per in zip(factors.items(), per_group)}
+    # CSMs grouped by id (two people may share a name), shown by name
+    names = st.drop_duplicates("csm_id").set_index(st["csm_id"].drop_duplicates().fillna("(none)"))["csm_name"]
+    by["csm_id"].insert(1, "csm_name", by["csm_id"]["csm_id"].map(names).fillna(by["csm_id"]["csm_id"]))
     return RenewalForecast(
         as_of=scored.as_of, horizon_months=horizon_months, window_end=end, segment=segment, totals=totals,
         streams=st, at_risk=risk_list, by_segment=by["segment"], by_csm=by["csm_id"], by_month=by["month"],
@@ -372,7 +380,8 @@ def at_risk_table(fc: RenewalForecast) -> pd.DataFrame:
     """The at-risk list (fc.at_risk) for display and export, with plain column names."""
     r = fc.at_risk
     return pd.DataFrame({
-        "Account": r["account_id"], "Name": r["name"], "Segment": r["segment"], "CSM": r["csm_id"],
+        "Account": r["account_id"], "Name": r["name"], "Segment": r["segment"], "CSM": r["csm_name"],
+        "CSM id": r["csm_id"],
         "Billing": r["billing"], "Renewal date": r["renewal_date"], "Renewals in window": r["n_renewals"],
         "ARR due": r["arr_due"].round(2), "P(renew)": r["p_renew"].round(3),
         "Expected ARR lost": ((1 - r["p_renew"]) * r["arr_due"]).round(2),

@@ -102,10 +102,22 @@ def table_ddl(kind: str, extra_columns: Sequence[str] = ()) -> str:
     return f"CREATE TABLE IF NOT EXISTS {quote_ident(kind)} ({', '.join(cols)})"
 
 
+# The CSM of an account as people read it: the roster's name, else the id the account carries
+# (a CRM's "Account Owner" is often a name already). One definition; pages, exports and the CLI read it.
+_ACCOUNT_CSM_VIEW = """
+CREATE OR REPLACE VIEW account_csm AS
+SELECT a.account_id, a.csm_id, coalesce(nullif(trim(c.name), ''), a.csm_id) AS csm_name
+FROM accounts a
+LEFT JOIN (SELECT csm_id, min(name) AS name FROM csms GROUP BY csm_id) c ON c.csm_id = a.csm_id
+"""
+
+
 def ensure_schema(con: Cursor) -> None:
     for kind in KINDS:
         con.execute(table_ddl(kind))
     con.execute(_APP_DDL)
+    if not table_exists(con, "account_csm"):
+        con.execute(_ACCOUNT_CSM_VIEW)
     if not table_exists(con, "arr_monthly"):
         with transaction(con):
             rebuild_derived(con)

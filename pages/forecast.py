@@ -27,7 +27,7 @@ def usd(label: str | None = None, **kw) -> st.column_config.NumberColumn:
 
 
 GROUP_COLS = {"month": st.column_config.DateColumn("Month", format="MMM YYYY"), "segment": "Segment",
-              "csm_id": "CSM", "n": st.column_config.NumberColumn("Contracts", format="%,d"),
+              "csm_id": "CSM id", "csm_name": "CSM", "n": st.column_config.NumberColumn("Contracts", format="%,d"),
               "arr_due": usd("ARR due"), "expected": usd("Expected renewed ARR"),
               "p10": usd("P10"), "p50": usd("P50"), "p90": usd("P90")}
 
@@ -67,13 +67,13 @@ except ValueError as exc:
 
 tabs = st.tabs(["By month", "By segment", "By CSM"])
 for tab, (frame, key, temporal) in zip(tabs, [(fc.by_month, "month", True), (fc.by_segment, "segment", False),
-                                               (fc.by_csm, "csm_id", False)]):
+                                               (fc.by_csm, "csm_name", False)]):
     with tab:
         if frame.empty:
             st.info("No contracts are due in this window.")
             continue
         chart = charts_renewals.groups_chart(frame, key, "ARR due and expected renewed ARR by "
-                                             + {"csm_id": "CSM"}.get(key, key), temporal=temporal)
+                                             + {"csm_name": "CSM"}.get(key, key), temporal=temporal)
         st.altair_chart(chart, width="stretch")
         st.dataframe(frame, hide_index=True, width="stretch", column_config=GROUP_COLS)
         ui.downloads(chart, frame, f"renewals_by_{key}")
@@ -96,17 +96,21 @@ else:
                "window, a suggested play per driver and the second and third drivers.")
     # Fits the page: the full list (ids, plays, drivers 2-3) is in the downloads.
     st.dataframe(view, hide_index=True, width="stretch", column_order=[
-        "Name", "Segment", "CSM", "Renewal date", "ARR due", "P(renew)", "Expected ARR lost", "Driver 1"],
+        "Name", "Segment", "CSM", "Renewal date", "ARR due", "P(renew)", "Expected ARR lost", "Driver 1",
+        "Play 1"],
         column_config={
         "Name": st.column_config.TextColumn(width=165), "Segment": st.column_config.TextColumn(width=80),
-        "CSM": st.column_config.TextColumn(width=48),
+        "CSM": st.column_config.TextColumn(width=110, help="The account's CSM (the roster's name; the id is in "
+                                                           "the downloads)."),
         "Renewal date": st.column_config.DateColumn(format="DD MMM YYYY", width=92),
         "ARR due": usd(width=82),
         "P(renew)": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent", width=100),
         "Expected ARR lost": usd(width=118),
         "Driver 1": st.column_config.TextColumn("Main driver", width=235,
-                                                help="The factor that raised the churn score most; the "
-                                                     "downloads add its suggested play.")})
+                                                help="The factor that raised the churn score most."),
+        "Play 1": st.column_config.TextColumn("Suggested play", width=260,
+                                              help="What to do about the main driver; the downloads add the "
+                                                   "second and third drivers and their plays.")})
     d = st.columns(2)
     d[0].download_button("At-risk list (XLSX)", data=lambda: renewals.at_risk_xlsx(view),
                          file_name="at_risk_accounts.xlsx", on_click="ignore",

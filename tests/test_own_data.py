@@ -145,3 +145,22 @@ def test_an_ambiguous_date_column_takes_the_order_another_column_of_the_file_sho
     all_ambiguous = BILLING.replace(b"02/15/2022", b"02/01/2022")
     rep = importer.import_file(cur, "subscriptions", all_ambiguous, "billing.csv", "replace")
     assert not rep.ok and "pass a date format" in rep.message
+
+
+def test_csm_names_from_the_roster_else_the_owner_text(tmp_path: Path) -> None:
+    frames = {"accounts": pd.DataFrame({"account_id": ["A", "B", "C"], "csm_id": ["C1", "Raj Patel", None]}),
+              "csms": pd.DataFrame({"csm_id": ["C1"], "name": ["Jane Doe"]})}
+    cur = make_store(tmp_path / "csm.duckdb", frames, as_of="2024-12-31")
+    got = cur.execute("SELECT account_id, csm_id, csm_name FROM account_csm ORDER BY 1").fetchall()
+    assert got == [("A", "C1", "Jane Doe"), ("B", "Raj Patel", "Raj Patel"), ("C", None, None)]
+
+
+def test_at_risk_list_names_csms(sample_copy: Path) -> None:
+    from app import renewals
+
+    cur = store.connect(sample_copy)
+    fc = renewals.summarise(renewals.score_due(cur), 3)
+    t = renewals.at_risk_table(fc)
+    roster = dict(cur.execute("SELECT csm_id, name FROM csms").fetchall())
+    assert len(t) and (t["CSM"] == t["CSM id"].map(roster)).all()
+    assert set(fc.by_csm["csm_name"]) <= set(roster.values())
