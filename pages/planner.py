@@ -15,6 +15,8 @@ NOTE = "planner_note"
 TOKEN = "planner_url_token"  # the URL token last applied / written
 GEN = "planner_widget_gen"  # bumped when a scenario is loaded, so widgets start from it
 CURRENT = "Current (unsaved)"
+TAB_KEY = "pl_tab"  # the open input tab (only its widgets run)
+TAB_NAMES = ["Start", "Demand", "Coverage", "People", "Cost"]
 
 st.title("Capacity & budget planner")
 st.caption("CSM headcount and CS budget as % of ARR against projected new customers. Every headline says how it "
@@ -102,29 +104,53 @@ def _inputs(s: sc.Scenario) -> sc.Scenario:
         else:
             empty_tt = []
     visible = [i for i in range(len(segs)) if i not in empty_tt]
-    tabs = st.tabs(["Start", "Demand", "Coverage", "People", "Cost"])
+    # Only the open tab's inputs run (a slider move reruns 5-25 widgets, not 100): the others keep the
+    # scenario's values, and their widgets start from them when the tab is opened again.
+    groups = ["start", "demand", "coverage", "people", "cost"]
+    tabs = dict(zip(groups, st.tabs(TAB_NAMES, key=TAB_KEY, on_change="rerun")))
+    is_open = {g: tabs[g].open is not False for g in groups}
     # Demand as one total plus a mix, or per segment: the choice sits above the segment columns.
-    total_year, mix_now = sc.mix_of(s)
-    with tabs[1]:
-        modes = ["Total + mix", "Per segment"]
-        mode = st.radio("New customers", modes, 0 if s.new_customers is not None else 1, key=k("dmode"),
-                        horizontal=True, help="Total + mix: one number for the plan year (e.g. Sales' 500) and "
-                        "each segment's share of it. Per segment: a number for each segment.")
-        by_total = mode == modes[0]
-        if by_total:
-            total = st.number_input("New customers in the plan year, all segments", 0, None,
-                                    int(round(total_year)), 10, key=k("dtotal"),
-                                    help="New logos in the plan's first 12 months, spread over the segments by "
-                                         "the mix and over the months by each segment's monthly shape.")
-            mix_caption = st.empty()
-    cols = {g: dict(zip(visible, t.columns(len(visible)))) for g, t in
-            zip(["start", "demand", "coverage", "people", "cost"], tabs)}
+    by_total = s.new_customers is not None
+    if is_open["demand"]:
+        total_year, mix_now = sc.mix_of(s)
+        with tabs["demand"]:
+            modes = ["Total + mix", "Per segment"]
+            mode = st.radio("New customers", modes, 0 if by_total else 1, key=k("dmode"), horizontal=True,
+                            help="Total + mix: one number for the plan year (e.g. Sales' 500) and each segment's "
+                                 "share of it. Per segment: a number for each segment.")
+            by_total = mode == modes[0]
+            if by_total:
+                total = st.number_input("New customers in the plan year, all segments", 0, None,
+                                        int(round(total_year)), 10, key=k("dtotal"),
+                                        help="New logos in the plan's first 12 months, spread over the segments "
+                                             "by the mix and over the months by each segment's monthly shape.")
+                mix_caption = st.empty()
+    cols = {g: dict(zip(visible, tabs[g].columns(len(visible)))) for g in groups if is_open[g]}
     shares: dict[str, float] = {}
     for i, g in enumerate(segs):
         if i not in visible:
-            shares[g.name] = mix_now.get(g.name, 0.0) * 100 if total_year else 0.0
+            if is_open["demand"] and by_total:
+                shares[g.name] = round(mix_now.get(g.name, 0.0) * 100, 1)
             continue  # kept as it is
-        name = g.name
+        segs[i] = _segment_inputs(s, i, g, cols, k, by_total, shares, mix_now if is_open["demand"] else {})
+    out = replace(s, segments=tuple(segs))
+    if not is_open["demand"]:
+        return out  # demand as it was
+    out = replace(out, new_customers=None)
+    if not by_total:
+        return sc.per_segment_demand(replace(s, segments=tuple(segs))) if s.new_customers is not None else out
+    got = sum(shares.values())
+    mix_caption.caption(f"Mix: {' / '.join(f'{v:g}%' for v in shares.values())} = {got:g}%"
+                        + ("" if abs(got - 100) <= 100 * sc.MIX_TOLERANCE else " (the shares must add up to 100%)"))
+    return sc.with_total_mix(out, float(total), {n: v / 100.0 for n, v in shares.items()})
+
+
+def _segment_inputs(s: sc.Scenario, i: int, g: sc.Segment, cols: dict, k, by_total: bool, shares: dict[str, float],
+                    mix_now: dict[str, float]) -> sc.Segment:
+    """One segment's inputs on the open tab; the other groups keep their values."""
+    name = g.name
+    start_v, d, cv, people, cost = g.start, g.demand, g.coverage, g.people, g.cost
+    if "start" in cols:
         c = cols["start"][i]
         c.markdown(f"**{name}**" + (" (tech touch: pooled CSMs)" if g.tech_touch else ""))
         acc = c.number_input(f"Accounts now ({name})", 0.0, value=float(g.start.accounts or 0), step=1.0,
@@ -136,6 +162,7 @@ def _inputs(s: sc.Scenario) -> sc.Scenario:
                               help=sc.FIELD[("start", "csms")].help)
         start_v = sc.Start(float(acc), float(arr), int(csms))
 
+    if "demand" in cols:
         c = cols["demand"][i]
         c.markdown(f"**{name}**")
         d = sc.segment_demand(s, g)
@@ -169,9 +196,9 @@ def _inputs(s: sc.Scenario) -> sc.Scenario:
                       _field(c, sc.FIELD[("demand", "annual_net_expansion")], name, d.annual_net_expansion,
                              k(name, "ex")))
 
+    if "coverage" in cols:
         c = cols["coverage"][i]
         c.markdown(f"**{name}**")
-        cv = g.coverage
         model_name = c.radio(f"Coverage model ({name})", sc.COVERAGE_MODELS, sc.COVERAGE_MODELS.index(cv.model),
                              key=k(name, "cm"), horizontal=True,
                              help="accounts: accounts per CSM; arr: ARR per CSM; hours: hours per account "
@@ -183,23 +210,19 @@ def _inputs(s: sc.Scenario) -> sc.Scenario:
             vals[f] = _field(c, sc.FIELD[("coverage", f)], name, getattr(cv, f), k(name, f))
         cv = sc.Coverage(**{**cv.__dict__, **vals})
 
+    if "people" in cols:
         c = cols["people"][i]
         c.markdown(f"**{name}**")
-        pp = {f: _field(c, sc.FIELD[("people", f)], name, getattr(g.people, f), k(name, f))
-              for f in ("cost_per_csm", "annual_raise", "ramp_months", "ramp_productivity", "annual_attrition",
-                        "lead_time_months", "manager_span", "manager_cost")}
+        people = sc.People(**{f: _field(c, sc.FIELD[("people", f)], name, getattr(g.people, f), k(name, f))
+                              for f in ("cost_per_csm", "annual_raise", "ramp_months", "ramp_productivity",
+                                        "annual_attrition", "lead_time_months", "manager_span", "manager_cost")})
 
+    if "cost" in cols:
         c = cols["cost"][i]
         c.markdown(f"**{name}**")
-        tool = _field(c, sc.FIELD[("cost", "tooling_per_csm")], name, g.cost.tooling_per_csm, k(name, "tool"))
-        segs[i] = sc.Segment(name, g.tech_touch, start_v, d, cv, sc.People(**pp), sc.Cost(tool))
-    out = replace(s, segments=tuple(segs), new_customers=None)
-    if not by_total:
-        return sc.per_segment_demand(replace(s, segments=tuple(segs))) if s.new_customers is not None else out
-    got = sum(shares.values())
-    mix_caption.caption(f"Mix: {' / '.join(f'{v:g}%' for v in shares.values())} = {got:g}%"
-                        + ("" if abs(got - 100) <= 100 * sc.MIX_TOLERANCE else " (the shares must add up to 100%)"))
-    return sc.with_total_mix(out, float(total), {n: v / 100.0 for n, v in shares.items()})
+        cost = sc.Cost(_field(c, sc.FIELD[("cost", "tooling_per_csm")], name, g.cost.tooling_per_csm,
+                              k(name, "tool")))
+    return sc.Segment(name, g.tech_touch, start_v, d, cv, people, cost)
 
 
 _SHAPE_HELP = ("flat: the same every month; quarter_end: the third month of each fiscal quarter books double; "

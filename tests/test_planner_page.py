@@ -154,14 +154,25 @@ def _slider(at: AppTest, label: str):
     return next(s for s in at.slider if s.label == label)
 
 
+def _open_tab(at: AppTest, name: str) -> None:
+    """Open one input tab (only the open tab's inputs run), as a click on it does."""
+    at.session_state["pl_tab"] = name
+    at.run()
+    assert not at.exception, at.exception
+
+
 @pytest.mark.slow
 def test_page_slider_moves_the_headlines(plan_db, monkeypatch):
     at = _run(plan_db, monkeypatch)
     m = _metrics(at)
     assert {"Hires this year", "Year-end headcount", "Annual CS cost", "Cost as % of ARR"} <= set(m)
+    assert not [s for s in at.slider if "(Mid-Market)" in s.label]  # the Start tab is open: no sliders there
+    _open_tab(at, "Demand")
     _slider(at, "New customers, first 12 months (Mid-Market)").set_value(240).run()
     assert not at.exception
     before = _metrics(at)
+    _open_tab(at, "Coverage")
+    assert _metrics(at) == before  # opening a tab changes nothing
     _slider(at, "Accounts per CSM (Mid-Market)").set_value(20.0).run()
     assert not at.exception
     after = _metrics(at)
@@ -194,6 +205,7 @@ def test_page_saves_loads_and_compares(plan_db, monkeypatch):
     at.text_input(key="pl_save_name").set_value("Base")
     at.button(key="pl_save").click().run()
     assert not at.exception and any("Saved" in s.value for s in at.success)
+    _open_tab(at, "Demand")
     _slider(at, "New customers, first 12 months (Mid-Market)").set_value(600).run()
     at.text_input(key="pl_save_name").set_value("Aggressive growth")
     at.button(key="pl_save").click().run()
@@ -294,6 +306,7 @@ def _k(at: AppTest, part: str) -> str:
 @pytest.mark.slow
 def test_page_total_and_mix_and_hiring_rule(tmp_path, monkeypatch):
     at = _run(tmp_path / "empty.duckdb", monkeypatch)  # the example: per segment, 500 a year
+    _open_tab(at, "Demand")
     at.radio(key=_k(at, "dmode")).set_value("Total + mix").run()
     assert not at.exception
     s = sc.load_scenario(at.session_state["planner_scenario_json"])
