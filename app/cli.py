@@ -188,11 +188,11 @@ def cmd_forecast(args: argparse.Namespace) -> int:
         from app import renewals
 
         as_of = _date_arg(args.as_of, "--as-of")
-        df = renewals.renewal_forecast_table(cur, as_of, args.horizon_months or 3)
+        df = renewals.renewal_forecast_table(cur, as_of, 3 if args.horizon_months is None else args.horizon_months)
     else:
         from app import forecast
 
-        df = forecast.forecast_arr(cur, args.horizon_months or 12, args.segment)
+        df = forecast.forecast_arr(cur, 12 if args.horizon_months is None else args.horizon_months, args.segment)
     _emit(df, args.format, args.out)
     return 0
 
@@ -269,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = with_db(sub.add_parser("forecast", help="renewal forecast per contract, or the ARR forecast"))
     sp.add_argument("what", choices=["renewals", "arr"])
     sp.add_argument("--as-of", help="renewals: score as of this past date, using only data known then")
-    sp.add_argument("--horizon-months", type=int, help="renewals: default 3 (max 12); arr: default 12 (3-24)")
+    sp.add_argument("--horizon-months", type=int, help="renewals: default 3 (1-12); arr: default 12 (1-36)")
     sp.add_argument("--segment", help="arr: only accounts whose current segment is S")
     sp.add_argument("--format", choices=["csv", "json"], default="csv")
     sp.add_argument("--out")

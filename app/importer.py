@@ -524,7 +524,9 @@ def prepare(raw: RawTable, kind: str, file_name: str, mapping: dict[str, str] | 
             ra, a = out["renewed_arr"], out["arr"]
             derived = np.select([ra == 0, ra < a, ra > a], ["churned", "downgraded", "expanded"], "renewed")
             derived = pd.Series(derived, index=out.index).where(ra.notna(), None)
-            out["outcome"] = out["outcome"].fillna(derived) if "outcome" in out else derived
+            # object first: an outcome column with no value at all parses as float (pandas 4 refuses
+            # to fill that with strings)
+            out["outcome"] = out["outcome"].astype(object).fillna(derived) if "outcome" in out else derived
     if k.key and k.key in out:
         key = out[k.key]
         # counting distinct keys is about twice as fast as marking duplicates: mark only if there are any

@@ -189,9 +189,14 @@ def test_unexpected_error_is_one_line_logged_and_debug_shows_traceback(stores, m
     (["export", "arr-monthly", "--format", "parquet"], 2, "--format parquet needs --out FILE"),
     (["plan", "--scenario", "nope.json"], 2, "nope.json"),
     (["metrics", "retention", "--window-months", "0"], 1, "window_months must be at least 1"),
+    (["forecast", "renewals", "--horizon-months", "0"], 1, "horizon must be 1 to 12 months, not 0"),
+    (["forecast", "arr", "--horizon-months", "0", "--db=one month"], 1, "horizon must be 1 to 36 months, not 0"),
+    (["export", "arr-monthly", "--out", "/nonexistent/dir/x.csv"], 1, "/nonexistent/dir/x.csv: No such file"),
 ])
 def test_expected_failures_are_clean(args, code, words, stores, capsys):
-    db = str(stores("empty store"))
+    name = next((a.split("=", 1)[1] for a in args if a.startswith("--db=")), "empty store")
+    args = [a for a in args if not a.startswith("--db=")]
+    db = str(stores(name))
     assert cli.main([*args, "--db", db]) == code
     cap = capsys.readouterr()
     assert words in cap.err and "Traceback" not in cap.err
@@ -261,3 +266,22 @@ def test_status_tables_fit_the_terminal(stores, monkeypatch, capsys):
             assert lines[i].split()[-4:] == ["usage", "append", "0", "refused"], lines[i]
             assert lines[i + 1].startswith("      a_file_with_a_very_long_name_for_a_terminal.csv was not imported")
             assert lines[i + 1].endswith("…")
+
+
+def test_contracts_with_no_outcome_yet_import_without_pandas_warning(tmp_path):
+    """A contracts file whose outcome column is empty (none known yet) parsed as float; filling it with
+    the outcomes derived from renewed_arr warned (Pandas4Warning: a future pandas raises)."""
+    import warnings
+
+    cur = store.connect(tmp_path / "c.duckdb")
+    try:
+        assert importer.import_file(cur, "accounts", b"account_id\nA\nB\n", "a.csv").ok
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            rep = importer.import_file(cur, "contracts", b"account_id,start_date,end_date,arr,outcome,renewed_arr\n"
+                                       b"A,2023-01-01,2024-01-01,100,,\nB,2023-01-01,2024-01-01,100,,50\n", "c.csv")
+        assert rep.ok, rep.message
+        assert store.query_rows(cur, "SELECT account_id, outcome FROM contracts ORDER BY 1") == \
+            [("A", None), ("B", "downgraded")]
+    finally:
+        cur.close()
