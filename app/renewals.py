@@ -41,27 +41,52 @@ ROLLING_TERM_MONTHS = 12
 
 
 _DUE_DERIVED_SQL = """
-WITH s AS (
-    SELECT account_id, start_date, arr, greatest(coalesce(billing_period_months, 12), 1) AS bp,
-           CASE WHEN end_date IS NULL OR end_date <= $asof OR NOT $past THEN end_date
-                -- a line covering one billing period is a fixed term: its end was known at signing
-                WHEN date_diff('month', start_date, end_date) <= greatest(coalesce(billing_period_months, 12), 1)
-                    THEN end_date
-                -- a recurring line cancelled after the as-of date: open-ended as seen at the as-of date
-                ELSE NULL END AS end_known
+WITH s0 AS (
+    SELECT account_id, coalesce(product, '') AS product, start_date, end_date, arr,
+           -- the billing period: as given; else a line's own length (an invoice line is one period);
+           -- else 12 months for an open-ended line
+           greatest(coalesce(billing_period_months,
+                             CASE WHEN end_date IS NULL THEN 12
+                                  ELSE greatest(date_diff('month', start_date, end_date), 1) END), 1) AS bp
     FROM subscriptions
     WHERE arr > 0 AND start_date <= $asof
 ),
+nxt AS (  -- lines with a successor known at the as-of date: same account and product, starting within the grace
+    SELECT DISTINCT l.account_id, l.product, l.start_date, l.end_date
+    FROM s0 l JOIN s0 n ON n.account_id = l.account_id AND n.product = l.product
+     AND n.start_date >= l.end_date AND n.start_date < l.end_date + $grace
+    WHERE l.end_date > $asof
+),
+s AS (
+    SELECT s0.account_id, s0.arr, s0.bp, j.end_known,
+           -- renewal dates are anchor + k x bp (k >= 0): a line's regular billing schedule from its start, or,
+           -- for a line recurring past its end, every billing period from that end
+           CASE WHEN j.recurs_from_end THEN s0.end_date
+                ELSE CAST(s0.start_date + to_months(CAST(s0.bp AS INTEGER)) AS DATE) END AS anchor
+    FROM s0 LEFT JOIN nxt ON nxt.account_id = s0.account_id AND nxt.product = s0.product
+     AND nxt.start_date = s0.start_date AND nxt.end_date = s0.end_date,
+    LATERAL (SELECT
+        -- the latest line of a run, at most one billing period long (an invoice line, a term with nothing after it
+        -- yet): it recurs every billing period from its end until the window ends, as an open-ended line does
+        s0.end_date > $asof AND nxt.account_id IS NULL AND date_diff('month', s0.start_date, s0.end_date) <= s0.bp
+            AS recurs_from_end) r,
+    LATERAL (SELECT CASE
+        WHEN s0.end_date IS NULL OR s0.end_date <= $asof THEN s0.end_date
+        WHEN r.recurs_from_end THEN NULL
+        -- a recurring line cancelled after a past as-of date: open-ended as seen then
+        WHEN $past AND date_diff('month', s0.start_date, s0.end_date) > s0.bp THEN NULL
+        ELSE s0.end_date END AS end_known, r.recurs_from_end) j
+),
 active AS (SELECT * FROM s WHERE end_known IS NULL OR end_known > $asof),
 k AS (
-    SELECT account_id, start_date, arr, bp, end_known,
-           unnest(generate_series(CAST(floor(date_diff('month', start_date, $asof) / bp) AS BIGINT),
-                                  CAST(ceil(date_diff('month', start_date, $h) / bp) AS BIGINT) + 1)) AS k
+    SELECT account_id, arr, bp, end_known, anchor,
+           unnest(generate_series(greatest(CAST(floor(date_diff('month', anchor, $asof) / bp) AS BIGINT), 0),
+                                  CAST(ceil(date_diff('month', anchor, $h) / bp) AS BIGINT) + 1)) AS k
     FROM active
 ),
 dates AS (
-    SELECT account_id, arr, bp, end_known, CAST(start_date + to_months(CAST(k * bp AS INTEGER)) AS DATE) AS d
-    FROM k WHERE k >= 1
+    SELECT account_id, arr, bp, end_known, CAST(anchor + to_months(CAST(k * bp AS INTEGER)) AS DATE) AS d
+    FROM k WHERE k >= 0
 ),
 periods AS (
     SELECT account_id, arr, bp, d FROM dates
@@ -106,6 +131,7 @@ def due_contracts(cur: store.Cursor, as_of: dt.date | None = None, horizon_month
     params: dict[str, object] = {"asof": asof, "h": h}
     if not imported:
         params["past"] = asof < store_asof
+        params["grace"] = store.RENEWAL_GRACE_DAYS
     df = store.query_df(
         cur,
         f"""
