@@ -83,6 +83,40 @@ def test_every_command_on_named_composition(name, stores):
         assert_clean(args, *run_in_process(args))
 
 
+def _load_files(d: Path) -> dict[str, Path]:
+    files = {"accounts": "account_id,name,segment\nNEW-1,New one,SMB\n",
+             "subscriptions": "account_id,start_date,end_date,mrr\nNEW-1,2024-01-01,,100\n",
+             "usage": "account_id,date,metric,value\nNOBODY,2024-01-01,logins,3\n"}
+    out = {}
+    for kind, text in files.items():
+        out[kind] = d / f"new_{kind}.csv"
+        out[kind].write_text(text)
+    return out
+
+
+@pytest.mark.parametrize("name", ["empty store", "sample + own accounts appended + own subscriptions replaced",
+                                  "all subscriptions ended long ago (July 2023)", "one month"])
+def test_load_on_composition(name, stores, tmp_path):
+    """load appends an account and its line, then refuses usage of an unknown account: a listed problem."""
+    db = tmp_path / "s.duckdb"
+    db.write_bytes(stores(name).read_bytes())
+    f = _load_files(tmp_path)
+    for kind in ("accounts", "subscriptions"):
+        args = ["load", kind, str(f[kind]), "--mode", "append", "--db", str(db)]
+        rc, out, err = run_in_process(args)
+        assert rc == 0 and f"Imported 1 rows into {kind} (append)" in out, err
+        assert "Traceback" not in err
+    rc, out, err = run_in_process(["load", "usage", str(f["usage"]), "--mode", "append", "--db", str(db)])
+    assert rc == 1 and "Traceback" not in err
+    assert "new_usage.csv, row 2, column 'account_id': got 'NOBODY' expected an account_id present in accounts" in err
+    for args in (["status"], ["export", "arr-monthly"], ["forecast", "renewals"]):
+        args = [*args, "--db", str(db)]
+        rc, out, err = run_in_process(args)
+        assert rc == 0, err
+        assert_clean(args, rc, out, err)
+    assert "NEW-1,2024-01-01,1200.0" in run_in_process(["export", "arr-monthly", "--db", str(db)])[1]
+
+
 @pytest.mark.slow
 def test_every_command_on_the_sample(stores):
     db = str(stores("sample only"))

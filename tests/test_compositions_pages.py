@@ -51,3 +51,19 @@ def test_every_page_on_composition(name, tmp_path, monkeypatch):
 @pytest.mark.parametrize("name", SLOW)
 def test_every_page_on_composition_slow(name, tmp_path, monkeypatch):
     run_pages(build(NAMED[name], tmp_path / "store.duckdb"), monkeypatch)
+
+
+@pytest.mark.slow
+def test_every_page_on_random_compositions(tmp_path_factory, monkeypatch):
+    """Random compositions (tests/support/compositions.py): each page, no exception."""
+    from hypothesis import HealthCheck, given, settings
+
+    from tests.support.compositions import compositions
+
+    @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(compositions())
+    def check(comp):
+        d = tmp_path_factory.mktemp("random")
+        run_pages(build(comp, d / "store.duckdb"), monkeypatch)
+
+    check()
