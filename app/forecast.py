@@ -645,7 +645,7 @@ def backtest_quantity(cur: store.Cursor, quantity: str, segment: str | None = No
     """Backtest every method on one stored series (cache it per data version: it fits Prophet ~8 times)."""
     _check_quantity(quantity)
     s = history(cur, quantity, segment)
-    _require_history(cur, s, segment)
+    _require_history(cur, s, segment, quantity)
     qe = None if QUANTITIES[quantity]["flow"] else False
     return backtest(s, seed=seed, quarter_end=qe)
 
@@ -660,16 +660,21 @@ def forecast_quantity(cur: store.Cursor, quantity: str, segment: str | None = No
     """
     _check_quantity(quantity)
     s = history(cur, quantity, segment)
-    _require_history(cur, s, segment)
+    _require_history(cur, s, segment, quantity)
     # Quarter-end spikes are a property of flows; stocks show them as steps the trend absorbs.
     qe = None if QUANTITIES[quantity]["flow"] else False
     return forecast(s, horizon_months, method, nonnegative=True, seed=seed, quarter_end=qe,
                     interval_scale=interval_scale)
 
 
-def _require_history(cur: store.Cursor, s: pd.Series, segment: str | None) -> None:
+def _require_history(cur: store.Cursor, s: pd.Series, segment: str | None, quantity: str = "arr") -> None:
     if len(s):
         return
+    n = len(history_frame(cur, segment))
+    if n:  # ARR for n months, but a flow starts a month later (nothing to compare the first month with)
+        where = f" for segment {segment!r}" if segment is not None else ""
+        raise ValueError(f"not enough history to forecast {QUANTITIES[quantity]['label']}{where} ({_n_months(n)} "
+                         "of ARR; needs 2 months: a monthly flow is measured against the month before)")
     if segment is None:
         raise ValueError("no ARR history in the store: load subscriptions first")
     raise ValueError(f"no ARR history for segment {segment!r} (segments with ARR: "

@@ -319,3 +319,19 @@ def test_contracts_with_no_outcome_yet_import_without_pandas_warning(tmp_path):
             [("A", None), ("B", "downgraded")]
     finally:
         cur.close()
+
+
+def test_flows_with_one_month_say_not_enough_history(stores):
+    """One month of ARR: ARR forecasts; new/churned ARR and new logos (flows) need a month before it.
+    They said "no ARR history in the store: load subscriptions first", wrong with ARR loaded."""
+    from app import forecast
+
+    cur = store.connect(stores("one month"), read_only=True)
+    try:
+        assert len(forecast.forecast_table(cur, "arr", 3)) == 3
+        for q in ("new_arr", "churned_arr", "new_logos"):
+            for call in (lambda: forecast.forecast_table(cur, q, 3), lambda: forecast.backtest_quantity(cur, q)):
+                with pytest.raises(ValueError, match=r"^not enough history to forecast .* \(1 month of ARR; needs 2 "):
+                    call()
+    finally:
+        cur.close()
