@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from app import export, fmt, risk, store
+from app import renewal_window as rw
 
 KIND = "renewals"
 AT_RISK_SHARE = 0.20
@@ -59,10 +60,12 @@ nxt AS (  -- lines with a successor known at the as-of date: same account and pr
 ),
 s AS (
     SELECT s0.account_id, s0.arr, s0.bp, j.end_known,
-           -- renewal dates are anchor + k x bp (k >= 0): a line's regular billing schedule from its start, or,
-           -- for a line recurring past its end, every billing period from that end
-           CASE WHEN j.recurs_from_end THEN s0.end_date
-                ELSE CAST(s0.start_date + to_months(CAST(s0.bp AS INTEGER)) AS DATE) END AS anchor
+           -- renewal dates are base + k x bp months: the line's billing schedule from its start (k >= 1), or, for
+           -- a line recurring past an end off that schedule (a co-termed add-on), every period from its end (k >= 0)
+           CASE WHEN j.recurs_from_end AND s0.end_date <> CAST(s0.start_date + to_months(CAST(s0.bp AS INTEGER)) AS DATE)
+                THEN s0.end_date ELSE s0.start_date END AS base,
+           CASE WHEN j.recurs_from_end AND s0.end_date <> CAST(s0.start_date + to_months(CAST(s0.bp AS INTEGER)) AS DATE)
+                THEN 0 ELSE 1 END AS k0
     FROM s0 LEFT JOIN nxt ON nxt.account_id = s0.account_id AND nxt.product = s0.product
      AND nxt.start_date = s0.start_date AND nxt.end_date = s0.end_date,
     LATERAL (SELECT
@@ -79,14 +82,14 @@ s AS (
 ),
 active AS (SELECT * FROM s WHERE end_known IS NULL OR end_known > $asof),
 k AS (
-    SELECT account_id, arr, bp, end_known, anchor,
-           unnest(generate_series(greatest(CAST(floor(date_diff('month', anchor, $asof) / bp) AS BIGINT), 0),
-                                  CAST(ceil(date_diff('month', anchor, $h) / bp) AS BIGINT) + 1)) AS k
+    SELECT account_id, arr, bp, end_known, base,
+           unnest(generate_series(greatest(CAST(floor(date_diff('month', base, $asof) / bp) AS BIGINT), k0),
+                                  CAST(ceil(date_diff('month', base, $h) / bp) AS BIGINT) + 1)) AS k
     FROM active
 ),
 dates AS (
-    SELECT account_id, arr, bp, end_known, CAST(anchor + to_months(CAST(k * bp AS INTEGER)) AS DATE) AS d
-    FROM k WHERE k >= 0
+    SELECT account_id, arr, bp, end_known, CAST(base + to_months(CAST(k * bp AS INTEGER)) AS DATE) AS d
+    FROM k
 ),
 periods AS (
     SELECT account_id, arr, bp, d FROM dates
@@ -118,7 +121,8 @@ def due_contracts(cur: store.Cursor, as_of: dt.date | None = None, horizon_month
     """Contracts due after as_of and up to as_of + horizon months, as known at as_of.
 
     contract_id, account_id, name, segment, csm_id, csm_name, start_date, end_date, arr, term_months,
-    billing (monthly / quarterly / annual / multi-year), decision_date (= min(end - lead, as_of)).
+    account_arr (the account's ARR at the as-of month end), billing (monthly / quarterly / annual /
+    multi-year), decision_date (= min(end - lead, as_of)).
     From imported contracts when there are any, else derived from the line items the way
     the store derives them; for an as-of date before the store's, lines starting later are
     ignored and a recurring line's later cancellation is not known.
@@ -128,7 +132,7 @@ def due_contracts(cur: store.Cursor, as_of: dt.date | None = None, horizon_month
     h = window_end(asof, horizon_months)
     imported = store.query_rows(cur, "SELECT count(*) FROM contracts")[0][0] > 0
     sql = _DUE_IMPORTED_SQL if imported else _DUE_DERIVED_SQL
-    params: dict[str, object] = {"asof": asof, "h": h}
+    params: dict[str, object] = {"asof": asof, "h": h, "asof_month": asof.replace(day=1)}
     if not imported:
         params["past"] = asof < store_asof
         params["grace"] = store.RENEWAL_GRACE_DAYS
@@ -137,9 +141,11 @@ def due_contracts(cur: store.Cursor, as_of: dt.date | None = None, horizon_month
         f"""
         WITH due AS ({sql})
         SELECT d.contract_id, d.account_id, a.name, a.segment, a.csm_id, o.csm_name, d.start_date, d.end_date,
-               d.arr, greatest(date_diff('month', d.start_date, d.end_date), 1) AS term_months
+               d.arr, greatest(date_diff('month', d.start_date, d.end_date), 1) AS term_months,
+               coalesce(m.arr, 0) AS account_arr
         FROM due d LEFT JOIN accounts a ON a.account_id = d.account_id
         LEFT JOIN account_csm o ON o.account_id = d.account_id
+        LEFT JOIN arr_monthly m ON m.account_id = d.account_id AND m.month = $asof_month
         ORDER BY d.end_date, d.account_id
         """,
         params,
@@ -256,6 +262,8 @@ class RenewalForecast:
     n_sims: int
     seed: int
     notes: tuple[str, ...] = field(default=())
+    accounts: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per account due (ACCOUNT_COLUMNS)
+    renewals: pd.DataFrame = field(default_factory=pd.DataFrame)  # every renewal date, with p_through
 
 
 DRIVER_COLS = ["driver_1", "play_1", "driver_2", "play_2", "driver_3", "play_3"]
@@ -264,100 +272,123 @@ _STREAM_COLS = ["account_id", "name", "segment", "csm_id", "csm_name", "billing"
                 "n_renewals", "arr_due", "p_renew", "expected", "contract_ids", "row"]
 
 
+def stream_keys(contracts: pd.DataFrame) -> pd.Series:
+    """The stream each contract due belongs to: one per account for its monthly / quarterly renewals, else itself."""
+    rolling = contracts["term_months"].astype(float) < ROLLING_TERM_MONTHS
+    return pd.Series(np.where(rolling, "R:" + contracts["account_id"].astype(str),
+                              "T:" + contracts["contract_id"].astype(str)), index=contracts.index)
+
+
 def streams(contracts: pd.DataFrame) -> pd.DataFrame:
     """Collapse contracts due into renewal streams: monthly/quarterly ones per account, others as they are.
 
-    contracts' index labels are their positions in the scored contracts (the streams' row column).
+    A stream's ARR due is the ARR of its first billing cycle (its renewals within the shortest term
+    after the first one: a monthly subscription's ARR once, two monthly products on different days
+    both); p_renew = P(renewed at every renewal in the window) = the product of its renewals' P.
+    Streams are ordered by first renewal date, then account. contracts' index labels are their
+    positions in the scored contracts (the streams' row column).
     """
     if contracts.empty:
-        return pd.DataFrame(columns=_STREAM_COLS)
-    c = contracts.sort_values(["end_date", "account_id"])
+        return pd.DataFrame(columns=[*_STREAM_COLS, "key"])
+    c = contracts.sort_values(["end_date", "account_id"], kind="stable")
     if "csm_name" not in c:  # contracts scored elsewhere: the id stands for the name
         c = c.assign(csm_name=c["csm_id"])
-    rolling = c["term_months"].astype(float) < ROLLING_TERM_MONTHS
-    term = c[~rolling]
-    t = pd.DataFrame({
-        "account_id": term["account_id"], "name": term["name"], "segment": term["segment"],
-        "csm_id": term["csm_id"], "csm_name": term["csm_name"], "billing": term["billing"],
-        "renewal_date": term["end_date"],
-        "last_renewal_date": term["end_date"], "n_renewals": 1, "arr_due": term["arr"].astype(float),
-        "p_renew": term["p_renew"].astype(float), "contract_ids": term["contract_id"], "row": term.index,
+    c = c.assign(_key=stream_keys(c), _end=pd.to_datetime(c["end_date"]))
+    g = c.groupby("_key", sort=False)
+    first = g.head(1).set_index("_key")
+    cycle_end = first["_end"] + pd.to_timedelta(g["term_months"].min().astype(float) * 30.4, unit="D")
+    in_cycle = c["_end"] < c["_key"].map(cycle_end)
+    out = pd.DataFrame({
+        "account_id": first["account_id"], "name": first["name"], "segment": first["segment"],
+        "csm_id": first["csm_id"], "csm_name": first["csm_name"], "billing": first["billing"],
+        "renewal_date": first["end_date"], "last_renewal_date": g["end_date"].max(), "n_renewals": g.size(),
+        "arr_due": c["arr"].astype(float).where(in_cycle, 0.0).groupby(c["_key"], sort=False).sum(),
+        "p_renew": g["p_renew"].prod(),  # renewed through the window: every renewal happens
+        "contract_ids": g["contract_id"].agg(" ".join),
+        "row": g["p_renew"].idxmin(),  # drivers of the renewal least likely to happen
     })
-    r = c[rolling]
-    if len(r):
-        # Drivers of the renewal least likely to happen; ARR due of the first renewal (ARR at stake now).
-        g = r.groupby("account_id", sort=False)
-        first = g.head(1).set_index("account_id")
-        agg = pd.DataFrame({
-            "name": first["name"], "segment": first["segment"], "csm_id": first["csm_id"],
-            "csm_name": first["csm_name"],
-            "billing": first["billing"], "renewal_date": first["end_date"],
-            "last_renewal_date": g["end_date"].max(), "n_renewals": g.size(),
-            "arr_due": first["arr"].astype(float),
-            "p_renew": g["p_renew"].prod(),  # renewed through the window: every renewal happens
-            "contract_ids": g["contract_id"].agg(" ".join),
-            "row": g["p_renew"].idxmin(),
-        }).reset_index()
-        t = pd.concat([t, agg], ignore_index=True)
-    t["expected"] = t["p_renew"] * t["arr_due"]
-    t["row"] = t["row"].astype(int)
-    return t[_STREAM_COLS].sort_values(["renewal_date", "account_id"], ignore_index=True)
+    out["expected"] = out["p_renew"] * out["arr_due"]
+    out["row"] = out["row"].astype(int)
+    return out.rename_axis("key").reset_index()[[*_STREAM_COLS, "key"]]
 
 
-def simulate(arr: np.ndarray, p: np.ndarray, groupings: Sequence[np.ndarray] = (), n_sims: int = N_SIMS,
-             seed: int = 0) -> list[np.ndarray]:
-    """Renewed ARR in each of n_sims simulations where each stream renews independently with its P.
-
-    Returns the total (n_sims x 1), then for each grouping (an integer group code per stream)
-    an n_sims x groups matrix of its groups' renewed ARR. Simulations are drawn in chunks and
-    summed through a sparse stream-to-group matrix: memory stays near 32 MB and work near
-    n_sims x streams whatever the number of groups (1,000+ CSMs on a large book).
-    """
-    from scipy import sparse
-
-    arr = np.asarray(arr, dtype=float)
-    p = np.asarray(p, dtype=float)
-    n = len(arr)
-    codes = [np.zeros(n, dtype=np.int64), *(np.asarray(g, dtype=np.int64) for g in groupings)]
-    sizes = [int(c.max()) + 1 if n else 0 for c in codes]
-    sizes[0] = 1
-    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int)
-    weights = sparse.csr_matrix(
-        (np.tile(arr, len(codes)), (np.concatenate([c + o for c, o in zip(codes, offsets)]),
-                                    np.tile(np.arange(n), len(codes)))),
-        shape=(sum(sizes), n))
-    rng = np.random.default_rng(seed)
-    out = np.zeros((n_sims, sum(sizes)))
-    chunk = max(1, 4_000_000 // max(n, 1))
-    for s0 in range(0, n_sims if n else 0, chunk):  # the same draws, in order, as one n_sims x n matrix
-        k = min(chunk, n_sims - s0)
-        renewed = (rng.random((k, n)) < p).astype(float)
-        out[s0:s0 + k] = (weights @ renewed.T).T
-    return [out[:, o:o + size] for o, size in zip(offsets, sizes)]
-
-
-def _groups(st: pd.DataFrame, per: np.ndarray, codes: np.ndarray, uniques: pd.Index, name: str) -> pd.DataFrame:
+def _groups(n: np.ndarray, arr_due: np.ndarray, expected: np.ndarray, per: np.ndarray, codes: np.ndarray,
+            uniques: pd.Index, name: str) -> pd.DataFrame:
     """One row per group: n, arr_due, expected and the P10/P50/P90 of its simulated renewed ARR."""
     cols = [name, "n", "arr_due", "expected", "p10", "p50", "p90"]
-    if st.empty:
+    if not len(codes):
         return pd.DataFrame(columns=cols)
     g = len(uniques)
     out = pd.DataFrame({
         name: uniques,
-        "n": np.bincount(codes, minlength=g),
-        "arr_due": np.bincount(codes, weights=st["arr_due"].to_numpy(float), minlength=g),
-        "expected": np.bincount(codes, weights=st["expected"].to_numpy(float), minlength=g),
+        "n": np.bincount(codes, weights=n, minlength=g).astype(int),
+        "arr_due": np.bincount(codes, weights=arr_due, minlength=g),
+        "expected": np.bincount(codes, weights=expected, minlength=g),
         "p10": np.percentile(per, 10, axis=0), "p50": np.percentile(per, 50, axis=0),
         "p90": np.percentile(per, 90, axis=0),
     })
     return out[cols]
 
 
+# The account-level table (`python -m app forecast renewals --by account`), exactly these columns.
+ACCOUNT_COLUMNS = ["account_id", "segment", "csm_id", "arr_due", "renewals_in_window", "p_retained",
+                   "expected_arr_retained", "driver_1", "driver_2", "driver_3", "play"]
+
+
+@dataclass(frozen=True)
+class WindowModel:
+    """A window's renewals arranged for simulation: streams, accounts, and expected figures under the shock."""
+
+    contracts: pd.DataFrame  # the window's renewals sorted by stream, then date; stream (int), p_through
+    streams: pd.DataFrame  # _STREAM_COLS; p_renew = E[P(renewed through the window)] under the shock
+    accounts: pd.DataFrame  # account_id, segment, csm_id, csm_name, arr_due, renewals_in_window, keeps_paying,
+    #                         p_retained, expected_arr_retained, row
+    paths: rw.Paths
+    account_of_stream: np.ndarray
+    sigma: float
+
+
+def window_model(c: pd.DataFrame, sigma: float = 0.0) -> WindowModel:
+    """Streams, accounts and expected figures of a window's scored renewals c (see app/renewal_window.py)."""
+    st = streams(c)
+    pos = pd.Series(np.arange(len(st)), index=st["key"])
+    keys = stream_keys(c) if len(c) else pd.Series(dtype=str)
+    cc = c.assign(stream=keys.map(pos).to_numpy(dtype=np.int64) if len(c) else np.zeros(0, np.int64))
+    cc = cc.sort_values(["stream", "end_date"], kind="stable")
+    paths = rw.Paths.build(cc["stream"].to_numpy(), cc["p_renew"].to_numpy(float), cc["arr"].to_numpy(float),
+                           len(st))
+    z = rw.shock_grid(sigma)
+    centred = paths.centred(z)
+    cc = cc.assign(p_through=centred.cumulative(z).mean(axis=0))
+    through = centred.through(z)
+    st = st.assign(p_renew=through.mean(axis=0))
+    st["expected"] = st["p_renew"] * st["arr_due"]
+    acc_codes, acc_ids = pd.factorize(st["account_id"])
+    by_acc = st.groupby("account_id", sort=False)
+    first = st.drop_duplicates("account_id").set_index("account_id")
+    acc = pd.DataFrame(index=pd.Index(acc_ids, name="account_id"))
+    acc["segment"], acc["csm_id"], acc["csm_name"] = first["segment"], first["csm_id"], first["csm_name"]
+    acc["arr_due"] = by_acc["arr_due"].sum()
+    acc["renewals_in_window"] = by_acc["n_renewals"].sum().astype(int)
+    account_arr = (c.groupby("account_id")["account_arr"].max() if "account_arr" in c
+                   else pd.Series(dtype=float)).reindex(acc.index).fillna(0.0)
+    # part of the account's ARR is not due in the window (an annual contract running past it): it keeps paying
+    acc["keeps_paying"] = (account_arr - acc["arr_due"]) > np.maximum(1.0, 0.01 * acc["arr_due"])
+    keeps = acc["keeps_paying"].to_numpy(bool)
+    acc["p_retained"] = rw.p_retained(through, acc_codes, len(acc), keeps).mean(axis=0)
+    acc["expected_arr_retained"] = by_acc["expected"].sum()
+    acc["row"] = st.loc[by_acc["p_renew"].idxmin(), ["account_id", "row"]].set_index("account_id")["row"] \
+        if len(st) else pd.Series(dtype=int)
+    return WindowModel(cc, st, acc.reset_index(), paths, np.asarray(acc_codes, dtype=np.int64), sigma)
+
+
 def summarise(scored: ScoredRenewals, horizon_months: int = 3, segment: str | None = None,
-              n_sims: int = N_SIMS, seed: int = 0, share: float = AT_RISK_SHARE) -> RenewalForecast:
+              n_sims: int = N_SIMS, seed: int = 0, share: float = AT_RISK_SHARE,
+              sigma: float = 0.0) -> RenewalForecast:
     """The renewal forecast of the next horizon_months (<= the scored horizon), for one segment or all.
 
-    Drivers are computed for the at-risk streams only (share of the streams least likely to renew).
+    sigma: the shared shock's sd (calibrate()); 0 = independent renewals. Drivers are computed for
+    the at-risk streams only (share of the streams least likely to renew).
     """
     if not 1 <= horizon_months <= scored.horizon_months:
         raise ValueError(f"horizon must be 1 to {scored.horizon_months} months, not {horizon_months}")
@@ -366,31 +397,45 @@ def summarise(scored: ScoredRenewals, horizon_months: int = 3, segment: str | No
     c = c[pd.to_datetime(c["end_date"]) <= pd.Timestamp(end)]
     if segment is not None:
         c = c[c["segment"] == segment]
-    st = streams(c)
-    month = pd.to_datetime(st["renewal_date"]).dt.to_period("M").dt.to_timestamp() if len(st) else pd.Series()
-    keys = {"segment": st["segment"], "csm_id": st["csm_id"], "month": month}
-    factors = {k: pd.factorize(v.fillna("(none)") if k != "month" else v, sort=True) for k, v in keys.items()}
-    total, *per_group = simulate(st["arr_due"].to_numpy(float), st["p_renew"].to_numpy(float),
-                                 [codes for codes, _ in factors.values()], n_sims, seed)
-    total = total[:, 0]
+    wm = window_model(c, sigma)
+    st, cc, acc = wm.streams, wm.contracts, wm.accounts
+    month = pd.to_datetime(cc["end_date"]).dt.to_period("M").dt.to_timestamp() if len(cc) else pd.Series()
+    seg_codes, seg_u = pd.factorize(st["segment"].fillna("(none)"), sort=True)
+    csm_codes, csm_u = pd.factorize(st["csm_id"].fillna("(none)"), sort=True)
+    mon_codes, mon_u = pd.factorize(month, sort=True)
+    sim = rw.simulate(wm.paths, st["arr_due"].to_numpy(float), wm.account_of_stream,
+                      acc["keeps_paying"].to_numpy(bool), sigma, [seg_codes, csm_codes], [mon_codes], n_sims, seed)
     risk_list = at_risk(st, share)
     risk_list[DRIVER_COLS] = drivers(scored, risk_list["row"].to_numpy(int)).to_numpy()
     totals = {
-        "contracts": float(len(st)), "renewals": float(len(c)), "accounts": float(st["account_id"].nunique()),
+        "contracts": float(len(st)), "renewals": float(len(c)), "accounts": float(len(acc)),
         "arr_due": float(st["arr_due"].sum()), "expected": float(st["expected"].sum()),
-        "p10": float(np.percentile(total, 10)) if len(st) else 0.0,
-        "p50": float(np.percentile(total, 50)) if len(st) else 0.0,
-        "p90": float(np.percentile(total, 90)) if len(st) else 0.0,
+        "p10": rw.pctl(sim.renewed_arr, 10), "p50": rw.pctl(sim.renewed_arr, 50),
+        "p90": rw.pctl(sim.renewed_arr, 90),
         "arr_at_risk": float(risk_list["arr_due"].sum()), "n_at_risk": float(len(risk_list)),
+        "expected_churned_accounts": float((1 - acc["p_retained"]).sum()),
+        "churned_accounts_p10": rw.pctl(sim.lost_accounts, 10),
+        "churned_accounts_p90": rw.pctl(sim.lost_accounts, 90),
+        "sigma": float(sigma),
     }
-    by = {k: _groups(st, per, codes, uniques, k) for (k, (codes, uniques)), per in zip(factors.items(), per_group)}
+    ones = np.ones(len(st))
+    stream_arr, stream_exp = st["arr_due"].to_numpy(float), st["expected"].to_numpy(float)
+    by = {
+        "segment": _groups(ones, stream_arr, stream_exp, sim.groups[0], seg_codes, seg_u, "segment"),
+        "csm_id": _groups(ones, stream_arr, stream_exp, sim.groups[1], csm_codes, csm_u, "csm_id"),
+        # by month: every renewal date counts (a monthly subscription in each month); expected = ARR x P(still
+        # paying after that renewal), so a month's figure is the same whatever the window's length
+        "month": _groups(np.ones(len(cc)), cc["arr"].to_numpy(float), (cc["arr"] * cc["p_through"]).to_numpy(float),
+                         sim.renewal_groups[0], mon_codes, mon_u, "month"),
+    }
     # CSMs grouped by id (two people may share a name), shown by name
     names = st.drop_duplicates("csm_id").set_index(st["csm_id"].drop_duplicates().fillna("(none)"))["csm_name"]
     by["csm_id"].insert(1, "csm_name", by["csm_id"]["csm_id"].map(names).fillna(by["csm_id"]["csm_id"]))
     return RenewalForecast(
         as_of=scored.as_of, horizon_months=horizon_months, window_end=end, segment=segment, totals=totals,
-        streams=st, at_risk=risk_list, by_segment=by["segment"], by_csm=by["csm_id"], by_month=by["month"],
-        model_version=scored.model_version, n_sims=n_sims, seed=seed, notes=scored.notes)
+        streams=st.drop(columns="key"), at_risk=risk_list.drop(columns="key"), by_segment=by["segment"],
+        by_csm=by["csm_id"], by_month=by["month"], model_version=scored.model_version, n_sims=n_sims, seed=seed,
+        notes=scored.notes, accounts=acc, renewals=cc)
 
 
 def at_risk(st: pd.DataFrame, share: float = AT_RISK_SHARE) -> pd.DataFrame:

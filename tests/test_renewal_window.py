@@ -49,7 +49,7 @@ def _shape(subs: list[dict], as_of: dt.date, per_period: bool) -> pd.DataFrame:
     for s in subs:
         if s["start"] > as_of:
             continue
-        ends = _period_ends(s, periods.add_months(as_of, s["bp"]))  # up to the period covering as_of
+        ends = _period_ends(s, periods.add_months(as_of, s["bp"] + 1))  # past the period covering as_of
         if s["cancelled"]:
             ends = [e for e in ends[: s["stop_after"]] if e <= as_of]
             if not ends:

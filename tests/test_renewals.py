@@ -40,7 +40,7 @@ def test_summary_by_hand():
     assert t["p10"] <= 1200 and t["p90"] == pytest.approx(11200)
     seg = fc.by_segment.set_index("segment")
     assert seg.loc["SMB", "expected"] == pytest.approx(864) and seg.loc["Enterprise", "arr_due"] == 10000
-    assert list(fc.by_month["n"]) == [1, 1]  # A in January (first renewal), B in March
+    assert list(fc.by_month["n"]) == [1, 1, 1]  # every renewal date: A in January and February, B in March
     only_smb = renewals.summarise(SCORED, 3, "SMB")
     assert only_smb.totals["arr_due"] == 1200
     assert renewals.summarise(SCORED, 12).totals["arr_due"] == pytest.approx(61200)
@@ -55,19 +55,20 @@ def test_at_risk_table_columns_and_order():
     assert (t["Driver 1"] == "").all()  # no model behind these hand-made scores: nothing to explain
 
 
-def test_simulation_extremes_and_groups():
-    total, = renewals.simulate(np.array([100.0, 50.0]), np.array([1.0, 0.0]), n_sims=50)
-    assert total.shape == (50, 1) and (total[:, 0] == 100).all()
-    # three streams in two groups; the groups' sums add up to the total in every simulation
-    arr, p = np.array([100.0, 50.0, 25.0]), np.array([0.5, 0.5, 1.0])
-    total, by = renewals.simulate(arr, p, [np.array([1, 0, 1])], n_sims=400, seed=3)
-    assert by.shape == (400, 2) and np.allclose(by.sum(axis=1), total[:, 0])
-    assert set(np.unique(by[:, 0])) == {0.0, 50.0} and set(np.unique(by[:, 1])) == {25.0, 125.0}
-    assert 0.4 < (by[:, 1] == 125.0).mean() < 0.6
-    # chunked draws are the draws of one n_sims x streams matrix
-    big = renewals.simulate(np.full(5000, 1.0), np.full(5000, 0.3), n_sims=1000, seed=9)[0][:, 0]
-    ref = ((np.random.default_rng(9).random((1000, 5000)) < 0.3) * 1.0).sum(axis=1)
-    assert np.array_equal(big, ref)
+def test_accounts_and_renewal_dates_by_hand():
+    fc = renewals.summarise(SCORED, 3, n_sims=4000, seed=1)
+    acc = fc.accounts.set_index("account_id")
+    # A renews in January (0.9) and February (0.8): still paying at the window's end with P 0.72
+    assert acc.loc["A", "p_retained"] == pytest.approx(0.72) and acc.loc["A", "renewals_in_window"] == 2
+    assert acc.loc["B", "p_retained"] == pytest.approx(0.5) and acc.loc["A", "arr_due"] == 1200
+    assert fc.totals["expected_churned_accounts"] == pytest.approx(0.28 + 0.5)
+    # lost accounts: 0, 1 or 2; P(none lost) = 0.72 x 0.5 = 0.36, P(both) = 0.14
+    assert fc.totals["churned_accounts_p10"] == 0 and fc.totals["churned_accounts_p90"] == 2
+    # by month every renewal date counts, at ARR x P(still paying after it): the same in any window
+    by_month = fc.by_month.set_index("month")["expected"].tolist()
+    assert by_month == pytest.approx([1200 * 0.9, 1200 * 0.72, 10000 * 0.5])
+    longer = renewals.summarise(SCORED, 12, n_sims=200).by_month["expected"].tolist()
+    assert longer[:3] == pytest.approx(by_month)
 
 
 def test_window_end_keeps_month_ends():
