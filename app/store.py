@@ -51,6 +51,17 @@ CREATE TABLE IF NOT EXISTS forecast_runs (
     saved_at TIMESTAMP, as_of DATE, kind VARCHAR, model_version VARCHAR,
     inputs_json VARCHAR, outputs_json VARCHAR
 );
+CREATE TABLE IF NOT EXISTS health_configs (
+    version INTEGER PRIMARY KEY, name VARCHAR, kind VARCHAR, created_at TIMESTAMP,
+    data_version VARCHAR, spec_json VARCHAR
+);
+CREATE TABLE IF NOT EXISTS health_snapshot_sets (
+    set_id INTEGER PRIMARY KEY, config_version INTEGER, data_version VARCHAR, built_at TIMESTAMP,
+    weeks INTEGER, factors_json VARCHAR, seconds DOUBLE
+);
+CREATE TABLE IF NOT EXISTS health_snapshots (
+    set_id INTEGER, week DATE, account_id VARCHAR, score DOUBLE, band VARCHAR, stage VARCHAR, points DOUBLE[]
+);
 """
 
 
