@@ -8,6 +8,7 @@ an unexpected error is also logged (logger ``app.cli``) with its traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import datetime as dt
 import io
 import logging
@@ -184,11 +185,25 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 
 def cmd_forecast(args: argparse.Namespace) -> int:
     cur = _open(args)
-    if args.what == "renewals":
+    if args.what in ("renewals", "window"):
         from app import renewals
 
         as_of = _date_arg(args.as_of, "--as-of")
-        df = renewals.renewal_forecast_table(cur, as_of, 3 if args.horizon_months is None else args.horizon_months)
+        horizon = 3 if args.horizon_months is None else args.horizon_months
+        if args.what == "renewals" and args.by == "renewal":
+            df = renewals.renewal_forecast_table(cur, as_of, horizon)
+        else:
+            scored, fc, cal = renewals.window_forecast(cur, as_of, horizon, args.segment)
+            if args.what == "window":
+                summary = renewals.window_summary(fc, cal)
+                text = json.dumps(summary, indent=2) if args.format == "json" else "\n".join(
+                    f"{k}: {v}" for k, v in summary.items())
+                if args.out:
+                    Path(args.out).write_text(text + "\n")
+                else:
+                    print(text)
+                return 0
+            df = renewals.account_table(scored, fc)
     else:
         from app import forecast
 
@@ -266,11 +281,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out")
     sp.set_defaults(fn=cmd_metrics)
 
-    sp = with_db(sub.add_parser("forecast", help="renewal forecast per contract, or the ARR forecast"))
-    sp.add_argument("what", choices=["renewals", "arr"])
-    sp.add_argument("--as-of", help="renewals: score as of this past date, using only data known then")
-    sp.add_argument("--horizon-months", type=int, help="renewals: default 3 (1-12); arr: default 12 (1-36)")
-    sp.add_argument("--segment", help="arr: only accounts whose current segment is S")
+    sp = with_db(sub.add_parser("forecast", help="renewal forecast per renewal date or account, the window's "
+                                                 "totals, or the ARR forecast"))
+    sp.add_argument("what", choices=["renewals", "window", "arr"],
+                    help="renewals: a table (--by renewal: one row per renewal date, the default; --by account: one "
+                         "row per account); window: the window's totals with P10-P90 (one JSON object with "
+                         "--format json); arr: the top-down ARR forecast")
+    sp.add_argument("--by", choices=["renewal", "account"], default="renewal", help="renewals: the table's unit")
+    sp.add_argument("--as-of", help="renewals/window: score as of this past date, using only data known then")
+    sp.add_argument("--horizon-months", type=int, help="renewals/window: default 3 (1-12); arr: default 12 (1-36)")
+    sp.add_argument("--segment", help="window, --by account, arr: only accounts whose current segment is S")
     sp.add_argument("--format", choices=["csv", "json"], default="csv")
     sp.add_argument("--out")
     sp.set_defaults(fn=cmd_forecast)

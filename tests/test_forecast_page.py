@@ -36,7 +36,7 @@ def test_forecast_page_on_sample(sample_copy, monkeypatch):
     at = _run()
     cold = time.perf_counter() - t0
     labels = {m.label: m.value for m in at.metric}
-    for label in ("Contracts due", "ARR due", "Expected renewed ARR", "ARR at risk", "AUC"):
+    for label in ("Accounts due", "ARR due", "Expected renewed ARR", "ARR at risk", "AUC"):
         assert label in labels, labels
     due = dollars(labels["ARR due"])
     expected = dollars(labels["Expected renewed ARR"])
@@ -88,7 +88,7 @@ def test_forecast_with_only_accounts_and_subscriptions(tmp_path, monkeypatch):
     con.close()
     monkeypatch.setenv("CS_DB", str(db))
     at = _run()
-    assert {"Contracts due", "ARR due", "Expected renewed ARR", "ARR at risk"} <= {m.label for m in at.metric}
+    assert {"Accounts due", "ARR due", "Expected renewed ARR", "ARR at risk"} <= {m.label for m in at.metric}
 
 
 def test_forecast_with_accounts_only(tmp_path, monkeypatch):
@@ -104,5 +104,5 @@ def test_forecast_with_accounts_only(tmp_path, monkeypatch):
     con.close()
     monkeypatch.setenv("CS_DB", str(db))
     at = _run()
-    assert {m.label: m.value for m in at.metric}["Contracts due"] == "0"
+    assert {m.label: m.value for m in at.metric}["Accounts due"] == "0"
     assert any("No contracts are due" in i.value for i in at.info)
