@@ -308,14 +308,15 @@ def planner() -> None:
     st.subheader("Charts")
     seg_opt = ["All segments", *[g.name for g in s.segments if g.name not in hide]]
     seg = st.selectbox("Segment for the FTE chart", seg_opt, key="pl_chart_seg")
-    fte = charts_planning.fte_chart(result.detail, None if seg == "All segments" else seg)
-    st.altair_chart(fte, width="stretch")
+    # Specs from cached templates (charts_planning.*_spec): a slider move swaps the data, not the chart.
+    fte = charts_planning.fte_spec(result.detail, None if seg == "All segments" else seg)
+    st.vega_lite_chart(spec=fte.to_dict(), width="stretch")
     ui.downloads(fte, result.detail, "planner_fte")
-    hire = charts_planning.hiring_chart(result.detail)
-    st.altair_chart(hire, width="stretch")
+    hire = charts_planning.hiring_spec(result.detail)
+    st.vega_lite_chart(spec=hire.to_dict(), width="stretch")
     ui.downloads(hire, result.detail[["month", "segment", "hires", "reqs_to_open"]], "planner_hiring")
-    cost = charts_planning.cost_chart(result.totals, s.target_pct_arr, band)
-    st.altair_chart(cost, width="stretch")
+    cost = charts_planning.cost_spec(result.totals, s.target_pct_arr, band)
+    st.vega_lite_chart(spec=cost.to_dict(), width="stretch")
     ui.downloads(cost, result.totals, "planner_cost")
 
     with st.expander("Monthly plan by segment (the CLI's table)"):

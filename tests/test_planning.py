@@ -494,3 +494,19 @@ def test_every_rule_hires_whole_people_and_never_lays_off(p, rule, cap):
     assert (d["headcount"] >= d["available_fte"] - 1e-6).all()
     if rule == "cap":
         assert (d["hires"] <= cap).all()
+
+
+def test_total_mix_example_file_plans_the_same_demand_as_the_per_segment_example():
+    per = sc.load_scenario(EXAMPLE)
+    mix = sc.load_scenario(ROOT / "data" / "scenarios" / "example_total_mix.json")
+    assert mix.new_customers is not None and mix.hiring.rule == "quarterly" and mix.fiscal_year_start == 2
+    # 500 x 28 / 52 / 6 / 14% = the example's 140 / 260 / 30 / 70
+    assert {g.name: sum(sc.segment_new(mix, g, 12)) for g in mix.segments} == pytest.approx(
+        {g.name: sum(sc.segment_new(per, g, 12)) for g in per.segments})
+    r = model.run_plan(mix)
+    assert "each quarter" in r.headlines["hires_year"].explanation and "FY2027" in r.headlines["hires_year"].explanation
+    months = r.detail[r.detail["hires"] > 0]["month"]
+    # requisitions open at fiscal quarter starts (Feb, May, Aug, Nov) or the plan's first month; hires start
+    # the segment's lead time later
+    reqs = r.detail[r.detail["reqs_to_open"] > 0]["month"]
+    assert {m.month for m in reqs} <= {2, 5, 8, 11} and len(months)
