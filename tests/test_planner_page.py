@@ -337,3 +337,27 @@ def test_page_total_and_mix_and_hiring_rule(tmp_path, monkeypatch):
     at.radio(key=_k(at, "dmode")).set_value("Per segment").run()
     s = sc.load_scenario(at.session_state["planner_scenario_json"])
     assert s.new_customers is None and s.segment("Mid-Market").demand.new_per_year == pytest.approx(300)
+
+
+def test_chart_specs_from_templates_equal_altairs():
+    """The page's fast specs are Altair's spec with the new data (the dataset's name aside)."""
+    band = spend_band()
+
+    def same(full: dict, fast: dict) -> None:
+        a, b = dict(full), dict(fast)
+        da, db = a.pop("datasets"), b.pop("datasets")
+        a.pop("data"), b.pop("data")
+        assert a == b
+        assert list(da.values()) == list(db.values())
+
+    base = sc.load_scenario(EXAMPLE)
+    for f in (1.0, 1.2, 0.8):  # the first builds the templates, the others reuse them with new data
+        s = sc.set_field(base, "Mid-Market", "coverage", "accounts_per_csm", 60.0 * f)
+        r = model.run_plan(s)
+        same(charts_planning.fte_chart(r.detail).to_dict(), charts_planning.fte_spec(r.detail).to_dict())
+        same(charts_planning.fte_chart(r.detail, "SMB").to_dict(),
+             charts_planning.fte_spec(r.detail, "SMB").to_dict())
+        same(charts_planning.hiring_chart(r.detail).to_dict(), charts_planning.hiring_spec(r.detail).to_dict())
+        same(charts_planning.cost_chart(r.totals, 8.5, band).to_dict(),
+             charts_planning.cost_spec(r.totals, 8.5, band).to_dict())
+    assert charts_planning.fte_spec(r.detail).to_json().startswith("{")  # what the PNG download renders
