@@ -224,6 +224,33 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_deck(args: argparse.Namespace) -> int:
+    """A board, forecast or plan pack as .pptx or .pdf (by --out's suffix), at the store's as-of date."""
+    from app import packs
+    from app.packs.render_pptx import TemplateError
+
+    out = Path(args.out)
+    if out.suffix.lower() not in (".pptx", ".pdf"):
+        raise CliError(f"--out {args.out}: the file name must end in .pptx or .pdf", 2)
+    if args.template and out.suffix.lower() != ".pptx":
+        raise CliError("--template applies to a .pptx pack only (the PDF has its own layout)", 2)
+    if args.template and not Path(args.template).is_file():
+        raise CliError(f"--template {args.template}: no such file", 2)
+    if not out.parent.is_dir():
+        raise CliError(f"--out {args.out}: the folder {out.parent} does not exist", 2)
+    cur = _open(args)
+    try:
+        pack = packs.write(cur, args.kind, out, segment=args.segment, scenarios=args.scenario or (),
+                           template=args.template)
+    except TemplateError as exc:
+        raise CliError(str(exc), 2) from exc
+    except packs.PackError as exc:
+        raise CliError(str(exc), 1) from exc
+    total = sum(v for k, v in pack.seconds.items() if k == "content" or k.startswith("render"))
+    print(f"Wrote {out}: {pack.title}, {len(pack.slides)} slides, {pack.subtitle[:1].lower() + pack.subtitle[1:]} ({total:.1f} s).")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m app", description="Customer Success planner: data and reports.")
     p.add_argument("--debug", action="store_true", help="show the traceback of an error (and debug logging)")
@@ -300,6 +327,18 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--format", choices=["csv", "json"], default="csv")
     sp.add_argument("--out")
     sp.set_defaults(fn=cmd_plan)
+
+    sp = with_db(sub.add_parser("deck", help="a board, forecast or plan pack as PowerPoint (.pptx) or PDF"))
+    sp.add_argument("--kind", choices=["board", "forecast", "plan"], required=True,
+                    help="board: retention, bridge, churn, benchmarks, renewals, at-risk, capacity; forecast: the "
+                         "quarterly forecast review; plan: one scenario or 2-4 side by side")
+    sp.add_argument("--segment", help="only accounts whose current segment is S (board, forecast)")
+    sp.add_argument("--scenario", action="append", metavar="NAME",
+                    help="a saved scenario's name or a scenario JSON file; repeat to compare 2-4 (plan); the "
+                         "board's capacity headline uses the first (default: the Planner page's starting point)")
+    sp.add_argument("--template", metavar="FILE", help="a .pptx whose layouts and theme the pack uses")
+    sp.add_argument("--out", required=True, help="FILE.pptx or FILE.pdf")
+    sp.set_defaults(fn=cmd_deck)
     return p
 
 
