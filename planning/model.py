@@ -9,10 +9,11 @@ is written in docs/planning.md and pinned by tests/test_planning.py:
   ARR(m) = ARR(m-1) x (1 - churn_m) x (1 + expansion_m) + new(m) x average new ARR;
 - required FTE(m) = accounts / accounts per CSM | ARR / ARR per CSM |
   accounts x hours per account / (hours per CSM x utilisation x (1 - admin share));
-- hires are whole people, the fewest that keep available FTE >= required FTE,
-  each started early enough to be fully ramped when needed, never before the
-  lead time allows (a requisition opened in the plan's first month starts
-  `lead time` months later); requisitions open `lead time` months before the start;
+- hires are whole people phased by the scenario's hiring rule (fill the gap as it
+  appears, each quarter, at most N a month, or only beyond a tolerated gap), each
+  started early enough to be ramped when needed where the rule and the lead time
+  allow (a requisition opened in the plan's first month starts `lead time` months
+  later); requisitions open `lead time` months before the start;
 - CS cost(m) = headcount x (cost + tooling) / 12 + managers x manager cost / 12,
   costs raised on each plan anniversary; % of ARR(m) = 100 x 12 x cost(m) / ARR(m).
 """

@@ -510,3 +510,13 @@ def test_total_mix_example_file_plans_the_same_demand_as_the_per_segment_example
     # the segment's lead time later
     reqs = r.detail[r.detail["reqs_to_open"] > 0]["month"]
     assert {m.month for m in reqs} <= {2, 5, 8, 11} and len(months)
+
+
+def test_planning_imports_no_store_streamlit_or_formatting():
+    import subprocess
+    import sys
+
+    code = ("import sys, planning.model, planning.scenario, planning.benchmarks; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('app', 'streamlit', 'duckdb', 'altair')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
+    assert out.strip() == "['app', 'app.periods']"
