@@ -284,8 +284,9 @@ def planner() -> None:
                                             if band.median else "") + ".")
     st.caption(f"{model.hiring_words(s)}. Plan year: {model.plan_year_words(s)}.")
     with st.expander("How these numbers were computed", icon=":material/calculate:"):
-        for x in h.values():
-            st.markdown(f"**{x.label}: {x.text}.** {x.explanation}")
+        # one element, not four: every element a rerun sends is work for the browser before it settles
+        st.markdown("\n\n".join(f"**{x.label}: {x.text}.** {x.explanation}".replace("$", "\\$")
+                                  for x in h.values()))
 
     st.subheader("What a budget buys")
     budget = st.slider("Budget for the reverse question (% of ARR)", 1.0, 25.0, float(s.target_pct_arr), 0.5,
@@ -401,3 +402,7 @@ if len(compare) >= 2:
             ui.downloads(ch, cmp.long, f"planner_compare_{measure}", where=col)
 elif compare:
     st.caption("Choose at least two scenarios to compare.")
+# The plan pack: the scenarios compared (2-4), else the plan on screen.
+pack_of = ([replace(sc.load_scenario(st.session_state[SCEN]), name=CURRENT) if n == CURRENT else n for n in compare]
+           if len(compare) >= 2 else [sc.load_scenario(st.session_state[SCEN])])
+ui.pack_download("plan", scenarios=tuple(pack_of), key="planner")
