@@ -316,6 +316,48 @@ def downloads(chart: alt.Chart | None, data: pd.DataFrame, name: str, where: Any
                             mime="text/csv", key=f"csv_{name}", on_click="ignore")
 
 
+def pack_download(kind: str, segment: str | None = None, scenarios: tuple[Any, ...] = (), where: Any = None,
+                  key: str = "") -> None:
+    """"Download pack" as PowerPoint and as PDF, built on click from the store (the button spins meanwhile).
+
+    kind: board | forecast | plan (app.packs); scenarios: saved names or Scenario objects (plan, board).
+    """
+    from app import packs
+
+    where = where or st
+    path, day = str(store.db_path()), as_of()
+    cols = where.columns(2)
+    for col, fmt_, label in zip(cols, packs.FORMATS, ("Download pack (PowerPoint)", "Download pack (PDF)")):
+        col.download_button(
+            label, data=functools.partial(_pack_bytes, path, kind, fmt_, segment, tuple(scenarios)),
+            file_name=packs.file_name(kind, day, fmt_, segment), mime=packs.MIME[fmt_], on_click="ignore",
+            key=f"pack_{kind}_{fmt_}_{key}", icon=":material/slideshow:" if fmt_ == "pptx" else ":material/picture_as_pdf:",
+            help=f"The {kind} pack ({segment or 'all segments'}, as of {day:%d %b %Y}): the figures of these pages "
+                 "with definitions and sources in the notes. PowerPoint charts are native and editable. Built when "
+                 "clicked (a few seconds; `python -m app deck` does the same from cron).")
+
+
+def _pack_bytes(path: str, kind: str, fmt_: str, segment: str | None, scenarios: tuple[Any, ...]) -> bytes:
+    """Runs on Streamlit's worker thread when the button is clicked: its own store connection, closed here."""
+    from app import packs
+
+    deadline = time.monotonic() + STORE_WAIT_SECONDS
+    while True:  # as cursor(): wait for a cron load without holding the lock
+        try:
+            with _LOCK:
+                con = store.connect(path, ensure=False)
+            break
+        except store.StoreError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.25)
+    try:
+        return packs.build(con, kind, fmt_, segment, scenarios)
+    finally:
+        with _LOCK:
+            con.close()
+
+
 _FLASH = "_flash"
 
 

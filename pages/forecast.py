@@ -41,6 +41,7 @@ with st.spinner("Training the renewal model on the renewals so far, scoring ever
 renewals.save_run(ui.write_cursor(), fc)  # saved once per as-of, window and segment (the latest replaces it)
 t = fc.totals
 where = segment or "all segments"
+ui.pack_download("forecast", segment, key="forecast")  # the quarterly review pack, built on click
 coverage = ("" if cal.coverage is None else
             f" On {len(cal.windows)} past windows the realised lost accounts fell inside P10-P90 in "
             f"{int(cal.windows['inside'].sum())} ({fmt.pct(cal.coverage, 0)}).")

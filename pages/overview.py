@@ -17,6 +17,7 @@ st.caption(f"As of {fmt.date(ui.as_of())} · {segment or 'all segments'} · chan
            + metrics.DEFINITIONS["segment_filter"])
 for col, k in zip(st.columns(len(tiles)), tiles):
     col.metric(k.label, k.value_text, k.delta_text, help=k.help)
+ui.pack_download("board", segment, key="overview")  # the board pack, built on click
 
 st.subheader("ARR bridge")
 bridge = ui.cached(metrics.arr_bridge, segment)

@@ -271,13 +271,15 @@ def _benchmark_slide(cur: store.Cursor, segment: str | None, asof: dt.date) -> S
 
 
 def renewal_tiles(fc: Any) -> Tiles:
-    """The Forecast page's four renewal tiles, with the same texts."""
+    """The Forecast page's five renewal tiles, with the same texts."""
     t = fc.totals
     return Tiles((
-        Tile("Contracts due", fmt.count(t["contracts"]), note=f"{fmt.count(t['renewals'])} renewal dates"),
+        Tile("Accounts due", fmt.count(t["accounts"]), note=f"{fmt.count(t['renewals'])} renewal dates"),
         Tile("ARR due", fmt.money(t["arr_due"])),
         Tile("Expected renewed ARR", fmt.money(t["expected"]), f"P10 {fmt.money(t['p10'])} - P90 {fmt.money(t['p90'])}"),
-        Tile("ARR at risk", fmt.money(t["arr_at_risk"]), note=f"{fmt.count(t['n_at_risk'])} contracts least likely to "
+        Tile("Expected lost accounts", f"{t['expected_churned_accounts']:,.1f}",
+             f"P10 {t['churned_accounts_p10']:,.0f} - P90 {t['churned_accounts_p90']:,.0f}"),
+        Tile("ARR at risk", fmt.money(t["arr_at_risk"]), note=f"{fmt.count(t['n_at_risk'])} streams least likely to "
                                                               "renew"),
     ))
 
@@ -306,23 +308,25 @@ def renewal_month_table(fc: Any) -> Table:
                  (False, True, True, True, True), (1, 1.05, 1, 1, 2), 11, bold_last=True)
 
 
-def _renewal_notes(fc: Any) -> str:
-    return (f"Renewals due after {fmt.date(fc.as_of)} and up to {fmt.date(fc.window_end)} (the Forecast page at "
+def _renewal_notes(fc: Any, cal: Any) -> str:
+    return (f"Expected net renewed ARR {fmt.money(fc.totals['expected_net'])}: expected renewed ARR x the price and "
+            "seat change at renewal seen in the last 12 months per segment. " + cal.note + " " +
+            f"Shared shock sd {cal.sigma:.2f} on the logit scale (0 = independent renewals). " + f"Renewals due after {fmt.date(fc.as_of)} and up to {fmt.date(fc.window_end)} (the Forecast page at "
             f"'next {fc.horizon_months // 3} quarters'), scored contract by contract by the renewal model "
             f"{fc.model_version}. Expected renewed ARR: sum over contracts due of P(renew) x ARR due (flat price). "
-            f"P10 / P90: 10th and 90th percentiles of {fmt.count(fc.n_sims)} simulations. ARR at risk: ARR due of the "
+            f"P10 / P90: 10th and 90th percentiles of {fmt.count(fc.n_sims)} simulations in which one shared shock moves every renewal's odds together. ARR at risk: ARR due of the "
             "20% of contracts least likely to renew. By month, every renewal date counts (a monthly subscription in "
             "each month) at ARR x P(still paying after it); the window row counts each contract once, so the months "
             "need not add up to it. " + " ".join(fc.notes))
 
 
-def _renewal_slide(fc: Any, segment: str | None) -> Slide:
+def _renewal_slide(fc: Any, cal: Any, segment: str | None) -> Slide:
     return Slide("Renewal forecast: the next two quarters",
                  f"Renewals due {fmt.date(fc.as_of)} to {fmt.date(fc.window_end)} · {_where(segment)} · P10-P90 from "
                  "simulation", (renewal_tiles(fc), renewal_month_chart(fc), renewal_month_table(fc)),
-                 _renewal_notes(fc), "columns", (1.3, 1)) if len(fc.by_month) else Slide(
+                 _renewal_notes(fc, cal), "columns", (1.3, 1)) if len(fc.by_month) else Slide(
         "Renewal forecast: the next two quarters", f"No contracts due by {fmt.date(fc.window_end)}",
-        (Text(("No contracts are due in this window.",)),), _renewal_notes(fc))
+        (Text(("No contracts are due in this window.",)),), _renewal_notes(fc, cal))
 
 
 def _at_risk_frame(fc: Any) -> pd.DataFrame:
@@ -463,8 +467,9 @@ def board(cur: store.Cursor, segment: str | None = None, scenarios: Sequence[Any
     asof, fy = store.as_of(cur), store.fiscal_year_start(cur)
     _check_segment(cur, segment)
     # The two slow parts (training the renewal model; the planner's demand forecast) run beside the metrics.
-    with ThreadPoolExecutor(max_workers=2) as ex:
+    with ThreadPoolExecutor(max_workers=3) as ex:
         f_scored = ex.submit(_timed, sec, "renewal model", _in_thread, cur, renewals.score_due)
+        f_cal = ex.submit(_timed, sec, "renewal band", _in_thread, cur, renewals.calibrate, WINDOW_MONTHS)
         f_plan = ex.submit(_timed, sec, "capacity plan", _in_thread, cur, _plan_for, list(scenarios))
         kpis = _timed(sec, "metrics", metrics.kpis, cur, segment, compare_months=12)
         if not kpis:
@@ -476,9 +481,10 @@ def board(cur: store.Cursor, segment: str | None = None, scenarios: Sequence[Any
         ret = _timed(sec, "metrics", metrics.retention_series, cur, 12, segment)
         cr = _timed(sec, "metrics", metrics.churn_reasons, cur, segment, months=12)
         bench_slide = _timed(sec, "metrics", _benchmark_slide, cur, segment, asof)
-        scored = f_scored.result()
+        scored, cal = f_scored.result(), f_cal.result()
         chosen, source = f_plan.result()
-    fc = _timed(sec, "renewal window", renewals.summarise, scored, WINDOW_MONTHS, segment)
+    # As the Forecast page: the band's shared shock fitted on past windows (renewals.calibrate).
+    fc = _timed(sec, "renewal window", renewals.summarise, scored, WINDOW_MONTHS, segment, sigma=cal.sigma)
     name, s = next(iter(chosen.items()))
     result = _timed(sec, "capacity plan", model.run_plan, s)
     slides = [
@@ -491,7 +497,7 @@ def board(cur: store.Cursor, segment: str | None = None, scenarios: Sequence[Any
         _trend_slide(ret, segment),
         _churn_slide(cr, asof, segment),
         bench_slide,
-        _renewal_slide(fc, segment),
+        _renewal_slide(fc, cal, segment),
         _top_at_risk_slide(fc, segment),
         _capacity_slide(result, spend_band(), source, segment),
         _definitions_slide(),
@@ -678,16 +684,17 @@ def forecast(cur: store.Cursor, segment: str | None = None, scenarios: Sequence[
     _check_segment(cur, segment)
     if store.query_rows(cur, "SELECT count(*) FROM arr_monthly")[0][0] == 0:
         raise PackError("no ARR data in the store: load subscriptions (or the sample company) first")
-    with ThreadPoolExecutor(max_workers=1) as ex:
+    with ThreadPoolExecutor(max_workers=2) as ex:
         f_scored = ex.submit(_timed, sec, "renewal model", _in_thread, cur, renewals.score_due)
+        f_cal = ex.submit(_timed, sec, "renewal band", _in_thread, cur, renewals.calibrate, WINDOW_MONTHS)
         topdown_slides = [_topdown_slide(cur, q, segment, fy, sec) for q in ("arr", "new_arr", "churned_arr")]
-        scored = f_scored.result()
-    fc = _timed(sec, "renewal window", renewals.summarise, scored, WINDOW_MONTHS, segment)
+        scored, cal = f_scored.result(), f_cal.result()
+    fc = _timed(sec, "renewal window", renewals.summarise, scored, WINDOW_MONTHS, segment, sigma=cal.sigma)
     slides = [
         _title_slide(f"Quarterly forecast review{': ' + segment if segment else ''}", f"As of {fmt.date(asof)}",
                      f"Built by the {APP} from the store as of {fmt.date(asof)}; {_where(segment)}."),
         *topdown_slides,
-        _renewal_slide(fc, segment),
+        _renewal_slide(fc, cal, segment),
         _fva_slide(cur),
         *_csm_slides(fc, segment),
         _definitions_slide((f"- Top-down: each series forecast by the method with the lowest backtest error "
