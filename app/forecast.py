@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from app import store
+from app.segments import segments  # noqa: F401  (the one segment list, for pages)
 
 # Prophet logs "Importing plotly failed" at import and cmdstanpy logs every
 # optimisation run; neither means anything to a user of this app. Prophet's own
@@ -205,21 +206,6 @@ class Backtest:
 
 # ----------------------------------------------------------------- history from the store
 
-_HISTORY_SQL = """
-SELECT b.month,
-       sum(b.arr) AS arr,
-       sum(CASE WHEN b.category IN ('new', 'reactivation') THEN b.arr - b.prev_arr ELSE 0 END) AS new_arr,
-       sum(CASE WHEN b.category = 'churn' THEN b.prev_arr ELSE 0 END) AS churned_arr,
-       count(*) FILTER (WHERE b.arr > 0) AS logos,
-       count(*) FILTER (WHERE b.category = 'new') AS new_logos
-FROM arr_bridge_account b
-LEFT JOIN accounts a ON a.account_id = b.account_id
-WHERE CAST(? AS VARCHAR) IS NULL OR a.segment = ?
-GROUP BY b.month
-ORDER BY b.month
-"""
-
-
 def history_frame(cur: store.Cursor, segment: str | None = None) -> pd.DataFrame:
     """Monthly values of every quantity in QUANTITIES (month-start index) for a segment or all accounts.
 
@@ -227,14 +213,15 @@ def history_frame(cur: store.Cursor, segment: str | None = None) -> pd.DataFrame
     ARR to the as-of month, gaps filled with zero. The first month's flows are left
     out (NaN): relative to a month before the data starts, every account looks new.
     """
-    df = store.query_df(cur, _HISTORY_SQL, [segment, segment])
+    from app import metrics
+
     cols = list(QUANTITIES)
-    if df.empty:
+    b = metrics.arr_bridge(cur, segment)  # the bridge's flows, aggregated once (app/metrics.py)
+    if b.empty:
         return pd.DataFrame(columns=cols, index=pd.DatetimeIndex([], freq="MS", name="month"), dtype=float)
-    df["month"] = pd.to_datetime(df["month"])
-    end = pd.Timestamp(store.as_of(cur)).to_period("M").to_timestamp()
-    idx = pd.date_range(df["month"].min(), max(end, df["month"].max()), freq="MS", name="month")
-    out = df.set_index("month")[cols].astype(float).reindex(idx, fill_value=0.0)
+    out = pd.DataFrame({"arr": b["end_arr"], "new_arr": b["new"] + b["reactivation"], "churned_arr": b["churn"],
+                        "logos": b["end_logos"], "new_logos": b["new_logos"]}).astype(float)
+    out.index = pd.DatetimeIndex(pd.to_datetime(b["month"]), freq="MS", name="month")
     out.iloc[0, [cols.index(q) for q in cols if QUANTITIES[q]["flow"]]] = np.nan
     return out
 
@@ -247,14 +234,6 @@ def history(cur: store.Cursor, quantity: str, segment: str | None = None) -> pd.
     if len(s):
         s.index.freq = "MS"
     return s
-
-
-def segments(cur: store.Cursor) -> list[str]:
-    """Segments that have ever had ARR, sorted."""
-    rows = store.query_rows(cur, "SELECT DISTINCT a.segment FROM arr_bridge_account b "
-                                 "JOIN accounts a ON a.account_id = b.account_id "
-                                 "WHERE a.segment IS NOT NULL ORDER BY 1")
-    return [r[0] for r in rows]
 
 
 def _check_quantity(quantity: str) -> None:
@@ -677,7 +656,7 @@ def _require_history(cur: store.Cursor, s: pd.Series, segment: str | None, quant
                          "of ARR; needs 2 months: a monthly flow is measured against the month before)")
     if segment is None:
         raise ValueError("no ARR history in the store: load subscriptions first")
-    raise ValueError(f"no ARR history for segment {segment!r} (segments with ARR: "
+    raise ValueError(f"no ARR history for segment {segment!r} (segments in accounts: "
                      f"{', '.join(segments(cur)) or 'none'})")
 
 

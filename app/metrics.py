@@ -20,6 +20,8 @@ from typing import Any
 import pandas as pd
 
 from app import fmt, periods, store
+from app import segments as segments_rule
+from app.segments import ACCOUNT_FILTER, segments  # noqa: F401  (segments: the one list, re-exported)
 
 BRIDGE_COLUMNS = ["month", "start_arr", "new", "expansion", "reactivation", "contraction", "churn", "end_arr",
                   "start_logos", "new_logos", "reactivated_logos", "churned_logos", "end_logos"]
@@ -35,9 +37,6 @@ NOT_RECORDED = "(not recorded)"
 REASON_MATCH_DAYS = 92
 # Tiles compare the latest value with the value this many months earlier.
 KPI_COMPARE_MONTHS = 3
-# Preferred display order of the usual segment labels; others follow alphabetically.
-_SEGMENT_ORDER = {"smb": 0, "small business": 0, "mid-market": 1, "mid market": 1, "midmarket": 1,
-                  "enterprise": 2, "strategic": 3}
 
 DEFINITIONS: dict[str, str] = {
     "arr": "ARR: annual recurring revenue at the month end, the sum over accounts of the ARR of their line "
@@ -86,16 +85,7 @@ DEFINITIONS: dict[str, str] = {
 
 # ---------------------------------------------------------------- helpers
 
-# The account filter of every metric: a fixed predicate whose values are always
-# bound (NULL = no filter on that attribute), so no SQL is ever built from a filter.
-ACCOUNT_FILTER = ("account_id IN (SELECT account_id FROM accounts WHERE ($segment IS NULL OR segment = $segment) "
-                  "AND ($region IS NULL OR region = $region) AND ($csm_id IS NULL OR csm_id = $csm_id))")
-
-
-def _filters(segment: str | None = None, region: str | None = None,
-             csm_id: str | None = None) -> dict[str, Any]:
-    """Bound values for ACCOUNT_FILTER (the account's current segment, region and CSM)."""
-    return {"segment": segment, "region": region, "csm_id": csm_id}
+_filters = segments_rule.filters
 
 
 def _asof_month(cur: store.Cursor) -> pd.Timestamp:
@@ -115,13 +105,6 @@ def _ratio(num: pd.Series, den: pd.Series) -> pd.Series:
 
 
 # ---------------------------------------------------------------- segments
-
-def segments(cur: store.Cursor) -> list[str]:
-    """The segment labels in accounts, small to large where the labels are the usual ones."""
-    rows = store.query_rows(cur, "SELECT DISTINCT segment FROM accounts WHERE segment IS NOT NULL")
-    labels = [r[0] for r in rows if str(r[0]).strip()]
-    return sorted(labels, key=lambda s: (_SEGMENT_ORDER.get(s.strip().lower(), 9), s.lower()))
-
 
 # ---------------------------------------------------------------- ARR bridge
 

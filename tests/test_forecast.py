@@ -81,7 +81,10 @@ def test_history_quantities_by_hand(tmp_path):
     ent = fc.history(cur, "logos", "Enterprise")
     assert ent.index[0] == pd.Timestamp("2024-02-01") and ent.tolist() == [1] * 7
     assert fc.history(cur, "new_arr", "SMB").index[0] == pd.Timestamp("2024-02-01")
-    assert fc.segments(cur) == ["Enterprise", "SMB"]
+    # one segment list, in one order, on every page (SMB before Enterprise)
+    from app import metrics, segments
+
+    assert fc.segments is metrics.segments is segments.segments and fc.segments(cur) == ["SMB", "Enterprise"]
     with pytest.raises(ValueError, match="quantity must be one of"):
         fc.history(cur, "arr; DROP TABLE accounts", None)
 
@@ -96,7 +99,7 @@ def test_forecast_arr_cli_table_falls_back_to_drift_on_8_months(tmp_path):
     assert out["yhat"].tolist() == pytest.approx([11500 + slope, 11500 + 2 * slope, 11500 + 3 * slope], abs=0.005)
     seg = fc.forecast_arr(cur, horizon_months=2, segment="SMB")
     assert seg["yhat"].tolist() == pytest.approx([1500 + 300 / 7, 1500 + 600 / 7], abs=0.005)  # cents
-    with pytest.raises(ValueError, match=r"segment 'Nope' \(segments with ARR: Enterprise, SMB\)"):
+    with pytest.raises(ValueError, match=r"segment 'Nope' \(segments in accounts: SMB, Enterprise\)"):
         fc.forecast_arr(cur, segment="Nope")
     assert fc.forecast_table(cur, "logos", 1)["yhat"].tolist() == pytest.approx([3 + 2 / 7], abs=0.005)
 
