@@ -251,6 +251,16 @@ def cmd_deck(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_health(args: argparse.Namespace) -> int:
+    from app.health import snapshots
+
+    cur = _open(args)
+    asof = _date_arg(args.as_of, "--as-of") or store.as_of(cur)
+    before = _date_arg(args.compare, "--compare")
+    _emit(snapshots.cli_table(cur, asof, before), args.format, args.out)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m app", description="Customer Success planner: data and reports.")
     p.add_argument("--debug", action="store_true", help="show the traceback of an error (and debug logging)")
@@ -321,6 +331,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--format", choices=["csv", "json"], default="csv")
     sp.add_argument("--out")
     sp.set_defaults(fn=cmd_forecast)
+
+    sp = with_db(sub.add_parser("health", help="health score per account at a date, points per factor"))
+    sp.add_argument("--as-of", help="score at this date (default: the store's as-of date)")
+    sp.add_argument("--compare", metavar="D2", help="also the score at D2: score_before, delta, delta_<factor>")
+    sp.add_argument("--format", choices=["csv", "json"], default="csv")
+    sp.add_argument("--out")
+    sp.set_defaults(fn=cmd_health)
 
     sp = with_db(sub.add_parser("plan", help="run a capacity and budget scenario"))
     sp.add_argument("--scenario", required=True, help="scenario JSON (see docs/planning.md)")

@@ -276,6 +276,26 @@ def compare(cur: store.Cursor, cfg: Config, before: dt.date, after: dt.date,
     return m.drop(columns=[c + "__b" for c in pcols]).reset_index(drop=True)
 
 
+CLI_COLUMNS = ["account_id", "segment", "csm_id", "stage", "score", "band", "config_version"]
+
+
+def cli_table(cur: store.Cursor, as_of: dt.date, before: dt.date | None = None) -> pd.DataFrame:
+    """`python -m app health`: CLI_COLUMNS then points_<factor>; with before, score_before, delta, delta_<factor>.
+
+    The config in use (fitted and saved first if this data has none yet); one row per account with ARR at as_of.
+    """
+    cfg = config(cur)
+    pcols = [f"points_{n}" for n in cfg.names]
+    if before is None:
+        df = scores_on(cur, cfg, [as_of])
+        extra: list[str] = []
+    else:
+        df = compare(cur, cfg, before, as_of)
+        extra = ["score_before", "delta", *(f"delta_{n}" for n in cfg.names)]
+    df = df.assign(config_version=cfg.version).sort_values("account_id", ignore_index=True)
+    return df[[*CLI_COLUMNS, *pcols, *extra]]
+
+
 def explain(cur: store.Cursor, cfg: Config, account_id: str, before: dt.date, after: dt.date) -> pd.DataFrame:
     """One account's change between two dates, factor by factor, in plain words.
 
