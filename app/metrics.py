@@ -97,7 +97,7 @@ MONTH_INDEX = "(EXTRACT(YEAR FROM month) * 12 + EXTRACT(MONTH FROM month) - 1)"
 
 
 def _add_months(ts: pd.Timestamp, n: int) -> pd.Timestamp:
-    return ts + pd.DateOffset(months=n)
+    return pd.Timestamp(periods.add_months(ts.date(), n))
 
 
 def _ratio(num: pd.Series, den: pd.Series) -> pd.Series:
@@ -365,7 +365,7 @@ def _trailing_renewal(cur: store.Cursor, params: dict[str, Any],
     """Renewal over the contracts due in the 12 months up to each end date (known outcomes), one scan:
     by account (every contract due renewed), and gross / net by ARR over the contracts."""
     p = {**params, "ks": list(range(len(ends))), "his": list(ends),
-         "los": [(pd.Timestamp(end) - pd.DateOffset(months=12)).date() for end in ends]}
+         "los": [periods.shift(end, -12) for end in ends]}
     rows = store.query_rows(cur, f"""
         WITH w AS (SELECT unnest($ks) AS k, CAST(unnest($los) AS DATE) AS lo, CAST(unnest($his) AS DATE) AS hi),
         r AS (
@@ -449,7 +449,7 @@ def kpis(cur: store.Cursor, segment: str | None = None, region: str | None = Non
         return _none(ret[col].get(m)) if m in ret.index else None
 
     asof = store.as_of(cur)
-    prior_end = (pd.Timestamp(asof) - pd.DateOffset(months=compare_months)).date()
+    prior_end = periods.shift(asof, -compare_months)
     ren_now, ren_prior = _trailing_renewal(cur, params, [asof, prior_end])
     base = f"The change shown is against {compare_months} months earlier."
 

@@ -24,6 +24,12 @@ def add_months(d: dt.date, n: int) -> dt.date:
     return d + relativedelta(months=n)
 
 
+def shift(d: dt.date, n: int) -> dt.date:
+    """d moved by n months where a month end stays a month end (31 Oct - 1 = 30 Sep; 30 Nov - 3 = 31 Aug)."""
+    out = add_months(d, n)
+    return month_end(out) if d == month_end(d) else out
+
+
 def months_between(a: dt.date, b: dt.date) -> int:
     """Whole calendar-month steps from a's month to b's month (days ignored)."""
     return (b.year - a.year) * 12 + (b.month - a.month)

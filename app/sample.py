@@ -17,12 +17,12 @@ Assumptions and calibration figures are documented in docs/sample_data.md.
 """
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 
 import numpy as np
 import pandas as pd
 
+from app import periods
 from app.schema import KINDS
 from app.store import default_as_of
 
@@ -99,10 +99,7 @@ _ROOT = ("Poor onboarding", "Low early adoption", "Product fit", "Wrong contact 
          "Outside our control")
 
 
-def _add_months(d: dt.date, n: int) -> dt.date:
-    y, m = divmod(d.month - 1 + n, 12)
-    year, month = d.year + y, m + 1
-    return dt.date(year, month, min(d.day, calendar.monthrange(year, month)[1]))
+_add_months = periods.add_months  # the one month step (app/periods.py)
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from hypothesis import strategies as st
 
-from app import importer, store
+from app import importer, periods, store
 
 BILLINGS = ("annual", "monthly_lines", "monthly_billing")
 # Import order: the roster and accounts first (other rows must belong to a known account).
@@ -31,8 +31,8 @@ ORDER = ("csms", "accounts", "subscriptions", "contracts", "usage", "nps", "tick
 
 
 def _add_months(d: dt.date, n: int) -> dt.date:
-    y, m = divmod(d.month - 1 + n, 12)
-    return dt.date(d.year + y, m + 1, 1)
+    """The first of the month n months after d's month."""
+    return periods.add_months(d.replace(day=1), n)
 
 
 @dataclass(frozen=True)
