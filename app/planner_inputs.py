@@ -283,7 +283,7 @@ def load_saved(cur: store.Cursor, name: str) -> sc.Scenario:
     rows = store.query_rows(cur, "SELECT inputs_json FROM scenarios WHERE name = ?", [name])
     if not rows:
         raise sc.ScenarioError(f"name: no saved scenario called {name!r}")
-    return sc.load_scenario(rows[0][0])
+    return sc.loads(rows[0][0])
 
 
 def list_saved(cur: store.Cursor) -> pd.DataFrame:

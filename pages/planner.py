@@ -260,7 +260,7 @@ def _hidden_tt(s: sc.Scenario) -> bool:
 @ui.fragment
 def planner() -> None:
     try:
-        s = sc.load_scenario(st.session_state[SCEN])
+        s = sc.loads(st.session_state[SCEN])
         with st.container(border=True):
             s = _inputs(s)
         s = sc.from_dict(sc.to_dict(s))  # the same validation a file gets
@@ -365,7 +365,7 @@ c = st.columns([2, 1, 2, 1, 1])
 new_name = c[0].text_input("Scenario name", key="pl_save_name", placeholder="e.g. Base, Aggressive growth")
 if c[1].button("Save scenario", key="pl_save", width="stretch"):
     try:
-        current = sc.load_scenario(st.session_state[SCEN])
+        current = sc.loads(st.session_state[SCEN])
         used = planner_inputs.save_scenario(cur, current, new_name or current.name)
         st.session_state[SCEN] = sc.dumps(replace(current, name=used), indent=None)
         st.success(f"Saved “{used}”.")
@@ -387,7 +387,7 @@ compare = st.multiselect("Compare side by side (2-4)", [CURRENT, *names], max_se
                          help="Headline deltas are against the first scenario chosen.")
 if len(compare) >= 2:
     try:
-        chosen = {n: (sc.load_scenario(st.session_state[SCEN]) if n == CURRENT else planner_inputs.load_saved(cur, n))
+        chosen = {n: (sc.loads(st.session_state[SCEN]) if n == CURRENT else planner_inputs.load_saved(cur, n))
                   for n in compare}
         cmp = model.compare(chosen)
     except sc.ScenarioError as exc:
@@ -403,6 +403,6 @@ if len(compare) >= 2:
 elif compare:
     st.caption("Choose at least two scenarios to compare.")
 # The plan pack: the scenarios compared (2-4), else the plan on screen.
-pack_of = ([replace(sc.load_scenario(st.session_state[SCEN]), name=CURRENT) if n == CURRENT else n for n in compare]
-           if len(compare) >= 2 else [sc.load_scenario(st.session_state[SCEN])])
+pack_of = ([replace(sc.loads(st.session_state[SCEN]), name=CURRENT) if n == CURRENT else n for n in compare]
+           if len(compare) >= 2 else [sc.loads(st.session_state[SCEN])])
 ui.pack_download("plan", scenarios=tuple(pack_of), key="planner")

@@ -500,21 +500,33 @@ def from_dict(raw: Any) -> Scenario:
     return scen
 
 
-def load_scenario(path_or_text: str | Path) -> Scenario:
-    """A scenario from a JSON file path or JSON text; ScenarioError names the bad field."""
-    if isinstance(path_or_text, Path) or not str(path_or_text).lstrip().startswith("{"):
-        p = Path(path_or_text)
-        try:
-            text = p.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ScenarioError(f"scenario file {p}: cannot read it ({exc.strerror or exc})") from None
-    else:
-        text = str(path_or_text)
+def loads(text: str) -> Scenario:
+    """A scenario from JSON text (never a path); ScenarioError names the bad field."""
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ScenarioError(f"scenario: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
     return from_dict(raw)
+
+
+def load_file(path: str | Path) -> Scenario:
+    """A scenario from a JSON file chosen by the operator (the CLI's --scenario, the bundled example)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(f"scenario file {p}: cannot read it ({exc.strerror or exc})") from None
+    return loads(text)
+
+
+def load_scenario(path_or_text: str | Path) -> Scenario:
+    """JSON text (starting with '{'), or else a file path: for trusted callers only (CLI, tests).
+
+    Text from a user or a link goes through loads(), which never touches the file system.
+    """
+    if isinstance(path_or_text, Path) or not str(path_or_text).lstrip().startswith("{"):
+        return load_file(path_or_text)
+    return loads(str(path_or_text))
 
 
 # ------------------------------------------------------------------ URL token
@@ -531,7 +543,9 @@ def decode_url(token: str) -> Scenario:
         text = zlib.decompress(raw).decode("utf-8")
     except (binascii.Error, zlib.error, UnicodeDecodeError, ValueError):
         raise ScenarioError("scenario link: the link is damaged (cut short?); ask for it again") from None
-    return load_scenario(text)
+    if not text.lstrip().startswith("{"):  # a link carries an encoded scenario, nothing else (never a path)
+        raise ScenarioError("scenario link: it does not hold a scenario; ask for it again")
+    return loads(text)
 
 
 # ------------------------------------------------------------------ helpers

@@ -520,3 +520,21 @@ def test_planning_imports_no_store_streamlit_or_formatting():
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('app', 'streamlit', 'duckdb', 'altair')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
     assert out.strip() == "['app', 'app.periods']"
+
+
+def test_a_link_carries_a_scenario_never_a_path():
+    """A crafted ?scenario= token holding a file path must not read the file or reveal whether it exists."""
+    import base64
+    import zlib
+
+    def token(text: str) -> str:
+        return base64.urlsafe_b64encode(zlib.compress(text.encode())).decode().rstrip("=")
+
+    for path in (str(EXAMPLE), "/etc/passwd", "/nonexistent/x.json"):
+        with pytest.raises(sc.ScenarioError, match="does not hold a scenario") as exc:
+            sc.decode_url(token(path))
+        assert "cannot read" not in str(exc.value) and path not in str(exc.value)
+    s = sc.load_file(EXAMPLE)
+    assert sc.decode_url(sc.encode_url(s)) == s
+    with pytest.raises(sc.ScenarioError, match="not valid JSON"):
+        sc.loads(str(EXAMPLE))  # text is text: never opened as a file
