@@ -22,7 +22,7 @@ from pptx import Presentation
 from pptx.chart.data import CategoryChartData
 from pptx.chart.xlsx import CategoryWorkbookWriter
 from pptx.dml.color import RGBColor
-from pptx.enum.chart import XL_CHART_TYPE, XL_LEGEND_POSITION
+from pptx.enum.chart import XL_CHART_TYPE, XL_LEGEND_POSITION, XL_MARKER_STYLE
 from pptx.enum.dml import MSO_LINE_DASH_STYLE
 from pptx.enum.shapes import MSO_SHAPE, PP_PLACEHOLDER
 from pptx.enum.text import MSO_ANCHOR, PP_ALIGN
@@ -311,7 +311,7 @@ def _chart(slide, b: Chart, x, y, w, h) -> None:
                 line.color.rgb = _rgb(s.color)
             if s.dashed:
                 line.dash_style = MSO_LINE_DASH_STYLE.DASH
-            ps.marker.style = None
+            ps.marker.style = XL_MARKER_STYLE.NONE
         elif s.color:
             ps.format.fill.solid()
             ps.format.fill.fore_color.rgb = _rgb(s.color)
