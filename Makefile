@@ -21,11 +21,20 @@ $(BIN)/.installed-test: $(BIN)/.installed requirements-test.txt
 	(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
 	  || (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
+# LibreOffice Impress (opens the packs' .pptx as an office suite would) and poppler's pdftoppm (rasterises PDFs).
+/usr/bin/soffice:
+	(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libreoffice-impress) \
+	  || (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libreoffice-impress)
+
+/usr/bin/pdftoppm:
+	(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils) \
+	  || (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils)
+
 run: $(BIN)/.installed
 	$(BIN)/python -m app sample --if-missing --db $(DB)
 	CS_DB=$(DB) $(BIN)/streamlit run streamlit_app.py --server.port $(PORT)
 
-test: $(BIN)/.installed-test /usr/bin/chromium
+test: $(BIN)/.installed-test /usr/bin/chromium /usr/bin/soffice /usr/bin/pdftoppm
 	$(BIN)/python -m pytest
 
 test-fast: $(BIN)/.installed-test
