@@ -187,7 +187,10 @@ def _read_excel(data: bytes, file_name: str, sheet: str | None) -> RawTable:
     if sheet is not None and sheet not in names:
         raise ImportRefused([Problem(file_name, None, None, sheet, f"a sheet named one of {names}")])
     use = sheet if sheet is not None else names[0]
-    frame = pd.read_excel(xl, sheet_name=use, dtype=str, keep_default_na=False)
+    try:  # openpyxl parses through defusedxml (installed): entity tricks such as an XML bomb are refused
+        frame = pd.read_excel(xl, sheet_name=use, dtype=str, keep_default_na=False)
+    except Exception as exc:
+        raise ImportRefused([Problem(file_name, None, None, use, f"a readable Excel sheet ({_short(exc)})")]) from exc
     frame = frame.fillna("")
     notes = [f"sheet: {use!r}" + (f" (of {len(names)}: {', '.join(names)}; choose another with the sheet option)"
                                   if len(names) > 1 and sheet is None else "")]

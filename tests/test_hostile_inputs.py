@@ -43,3 +43,48 @@ def test_renewal_forecast_table_reads_without_changing_the_store(sample_copy):
     assert list(table.columns) == ["account_id", "contract_end", "arr_due", "p_renew", "driver_1", "driver_2",
                                    "driver_3"]
     assert counts(cur) == before
+
+
+def _xlsx_with_sheet_xml(sheet_xml: str) -> bytes:
+    """A valid workbook whose first sheet's XML is replaced."""
+    import io
+    import zipfile
+
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.active.append(["account_id", "name"])
+    wb.active.append(["A-1", "Acme"])
+    buf = io.BytesIO()
+    wb.save(buf)
+    src = zipfile.ZipFile(io.BytesIO(buf.getvalue()))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = sheet_xml.encode()
+            z.writestr(item, data)
+    return out.getvalue()
+
+
+def test_an_xml_bomb_workbook_is_refused_quickly(tmp_path):
+    import time
+
+    from app import importer, store
+
+    lol = "".join(f'<!ENTITY lol{i} "{"&lol%d;" % (i - 1) * 10}">' for i in range(1, 10))
+    bomb = (f'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol0 "lol">{lol}]>'
+            '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+            '<row r="1"><c r="A1" t="inlineStr"><is><t>account_id</t></is></c></row>'
+            '<row r="2"><c r="A2" t="inlineStr"><is><t>&lol9;</t></is></c></row></sheetData></worksheet>')
+    data = _xlsx_with_sheet_xml(bomb)
+    cur = store.connect(tmp_path / "x.duckdb")
+    t0 = time.perf_counter()
+    rep = importer.import_file(cur, "accounts", data, "bomb.xlsx")
+    assert time.perf_counter() - t0 < 5
+    assert not rep.ok and "bomb.xlsx" in rep.message and "readable Excel" in rep.message
+    assert store.row_counts(cur)["accounts"] == 0
+    import openpyxl.xml
+
+    assert openpyxl.xml.DEFUSEDXML  # openpyxl parses through defusedxml (requirements.txt), not bare expat
