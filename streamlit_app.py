@@ -19,6 +19,10 @@ PAGES = {
     "Forecast": [
         st.Page("pages/forecast.py", title="Forecast & at-risk", icon=":material/trending_up:"),
     ],
+    "Customers": [
+        st.Page("pages/health.py", title="Customer health", icon=":material/favorite:"),
+        st.Page("pages/account.py", title="Account", icon=":material/business:"),
+    ],
     "Planning": [
         st.Page("pages/planner.py", title="Planner", icon=":material/groups:"),
     ],

@@ -54,6 +54,9 @@ NEXT_STEPS: list[tuple[str, str, str]] = [
     ("pages/forecast.py", "Forecast & at-risk", "ARR, new and churned ARR forecasts with their backtest; renewals "
                                                 "due, expected renewed ARR (P10-P90) and the accounts at risk, why, "
                                                 "and what to do."),
+    ("pages/health.py", "Customer health", "Each account's health score and band, the biggest movers this week and "
+                                           "why, lifecycle stages, each CSM's book, and how well the score "
+                                           "predicted past renewals."),
     ("pages/planner.py", "Planner", "CSM headcount and CS budget as % of ARR against the new customers Sales "
                                     "expects, with saved scenarios side by side."),
     ("pages/data.py", "Data", "Load accounts, subscriptions, usage, NPS, tickets, churn reasons and the CSM roster "
@@ -240,6 +243,19 @@ def cached(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     name = f"{fn.__module__}.{fn.__qualname__}"
     _REGISTRY[name] = fn
     return _cached(name, data_version(), tuple(args), tuple(sorted(kwargs.items())))
+
+
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def _cached_write(fn_name: str, version: str, args: tuple, kwargs: tuple) -> Any:
+    return _REGISTRY[fn_name](write_cursor(), *args, **dict(kwargs))
+
+
+def cached_write(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """As cached, but fn gets a cursor that may write and sees the latest commits: for results stored in the store
+    on first need (health snapshots) and read back in the same run."""
+    name = f"{fn.__module__}.{fn.__qualname__}"
+    _REGISTRY[name] = fn
+    return _cached_write(name, data_version(), tuple(args), tuple(sorted(kwargs.items())))
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
