@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -44,13 +45,17 @@ import pandas as pd
 from app import store
 from app.segments import segments  # noqa: F401  (the one segment list, for pages)
 
-# Prophet logs "Importing plotly failed" at import and cmdstanpy logs every
-# optimisation run; neither means anything to a user of this app. Prophet's own
-# warning about yearly seasonality on < 2 years of data is handled here by
-# choosing the seasonality order ourselves (and saying so in the note).
+# Prophet's plot module logs "Importing plotly failed" at import (plots are not used here): that one
+# logger is silenced. cmdstanpy logs every optimisation run at INFO: it is raised to WARNING, so
+# its warnings and errors still reach the log. Prophet's own warning about yearly seasonality on
+# < 2 years of data is handled by choosing the seasonality order ourselves (and saying so in the note).
 logging.getLogger("prophet.plot").disabled = True
 logging.getLogger("prophet").setLevel(logging.ERROR)
-logging.getLogger("cmdstanpy").disabled = True
+logging.getLogger("cmdstanpy").setLevel(logging.WARNING)
+# Prophet samples its interval from numpy's global generator: concurrent sessions (threads) would
+# interleave their draws, so the seeding and the sampling happen under one lock (a predict takes
+# tens of milliseconds), and a seeded forecast gives the same band whatever else runs.
+_GLOBAL_RNG_LOCK = threading.Lock()
 
 # ----------------------------------------------------------------- parameters
 
@@ -379,9 +384,9 @@ def _prophet(s: pd.Series, horizon: int, quarter_end: bool, seed: int) -> tuple[
         df["quarter_end"] = _qe_flag(pd.DatetimeIndex(df["ds"]))
         future["quarter_end"] = _qe_flag(pd.DatetimeIndex(future["ds"]))
     model.fit(df, algorithm="LBFGS", seed=seed)
-    # Prophet samples its interval with numpy's global generator.
-    np.random.seed(seed)
-    pred = model.predict(future)
+    with _GLOBAL_RNG_LOCK:  # see _GLOBAL_RNG_LOCK
+        np.random.seed(seed)
+        pred = model.predict(future)
     return pred["yhat"].to_numpy(), pred["yhat_lower"].to_numpy(), pred["yhat_upper"].to_numpy()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ import pyarrow.compute as pc
 
 from app import store
 from app.schema import DATE, INT, KINDS, MRR, NUMBER, OUTCOMES, STR, normalize_name, safe_identifier
+
+log = logging.getLogger(__name__)
 
 MAX_PROBLEMS_SHOWN = 200
 IGNORE = ""  # mapping target meaning "do not import this column"
@@ -706,6 +709,8 @@ def import_file(cur: store.Cursor, kind: str, data: bytes, file_name: str, mode:
     except ImportRefused as exc:
         return _refuse(cur, kind, file_name, mode, data, exc.problems, notes)
     except Exception as exc:  # a bug or an engine error: still refused cleanly, store rolled back
+        # the user sees a clean message; the traceback goes to the log for whoever runs the app
+        log.exception("import of %s into %s failed unexpectedly", file_name, kind)
         return _refuse(cur, kind, file_name, mode, data,
                        [Problem(file_name, None, None, None, f"an importable file (import failed: {_short(exc)})")],
                        notes)

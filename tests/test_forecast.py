@@ -367,3 +367,24 @@ def test_forecast_by_fiscal_quarter_flows_and_stocks():
     feb = fc.by_period(_result(10, 20, 15, 25), "new_arr", fiscal_start=2)
     assert feb["period"].tolist() == ["FY2027-Q4", "FY2028-Q1 (Feb-Mar)"]
     assert feb["forecast"].tolist() == [60, 40]
+
+
+@pytest.mark.slow
+def test_prophet_bands_are_reproducible_across_concurrent_sessions():
+    """Two sessions (threads) forecasting at once get the same band as one forecasting alone."""
+    import threading
+
+    months = pd.date_range("2022-01-01", periods=36, freq="MS")
+    series = pd.Series(1000 + 20 * np.arange(36) + 50 * np.sin(np.arange(36)), index=months)
+    alone = fc.forecast(series, 6, method="prophet", seed=3).frame[["yhat_lower", "yhat_upper"]].to_numpy()
+    out: list[np.ndarray] = []
+
+    def session() -> None:
+        out.append(fc.forecast(series, 6, method="prophet", seed=3).frame[["yhat_lower", "yhat_upper"]].to_numpy())
+
+    threads = [threading.Thread(target=session) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert len(out) == 6 and all(np.array_equal(o, alone) for o in out)
