@@ -10,6 +10,7 @@ nothing about coverage).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 from dataclasses import dataclass, replace
 
@@ -17,6 +18,8 @@ import pandas as pd
 
 from app import fmt, periods, store
 from planning import scenario as sc
+
+log = logging.getLogger(__name__)
 
 EXAMPLE_SCENARIO = store.ROOT / "data" / "scenarios" / "example.json"
 HISTORY_MONTHS = 12  # trailing window for the history averages
@@ -47,6 +50,8 @@ class StoreDefaults:
     demand: pd.DataFrame  # segment, months, new_per_month, avg_new_arr, annual_logo_churn, annual_net_expansion
     source: str  # "history" or "forecast"
     fiscal_year_start: int = 1  # the store's setting (1 = calendar year)
+    # segments whose new logos could not come from the forecast, and why (history averages used)
+    fallbacks: tuple[str, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -141,20 +146,22 @@ def history_demand(cur: store.Cursor, months: int = HISTORY_MONTHS) -> pd.DataFr
 FORECAST_MIN_HISTORY_MONTHS = 24
 
 
-def forecast_new_logos(cur: store.Cursor, segment: str, months: int) -> list[float] | None:
+def forecast_new_logos(cur: store.Cursor, segment: str, months: int) -> list[float] | str:
     """New logos per month from the top-down forecast (the backtest's best method).
 
-    None when the segment has under FORECAST_MIN_HISTORY_MONTHS of history: the
-    caller then uses history averages.
+    Otherwise the reason it could not be used (under FORECAST_MIN_HISTORY_MONTHS of
+    history, or the forecast failed): the caller then uses history averages and says so.
     """
     from app import forecast  # imports prophet lazily, only when the planner needs it
 
     try:
-        if len(forecast.history(cur, "new_logos", segment)) < FORECAST_MIN_HISTORY_MONTHS:
-            return None
+        n = len(forecast.history(cur, "new_logos", segment))
+        if n < FORECAST_MIN_HISTORY_MONTHS:
+            return f"{n} months of history (the forecast needs {FORECAST_MIN_HISTORY_MONTHS})"
         fc = forecast.forecast_quantity(cur, "new_logos", segment, months, "auto")
-    except (ValueError, RuntimeError):
-        return None
+    except (ValueError, RuntimeError) as exc:
+        log.warning("new-logo forecast for %s failed: %s", segment, exc)
+        return f"the forecast failed ({exc})"
     return [max(0.0, float(x)) for x in fc.frame["yhat"].to_list()[:months]]
 
 
@@ -162,18 +169,21 @@ def store_defaults(cur: store.Cursor, months: int = 12, use_forecast: bool = Tru
     start = starting_point(cur)
     demand = history_demand(cur)
     source = "history"
+    fallbacks: list[str] = []
     if use_forecast and not demand.empty:
         fc_rows = {}
         for seg in demand["segment"]:
             f = forecast_new_logos(cur, seg, months)
-            if f is not None:
+            if isinstance(f, str):
+                fallbacks.append(f"{seg}: {f}")
+            else:
                 fc_rows[seg] = f
         if fc_rows:
             demand = demand.copy()
             demand["new_per_month"] = demand["segment"].map(lambda s: fc_rows.get(s)).astype(object).where(
                 demand["segment"].isin(list(fc_rows)), demand["new_per_month"])
             source = "forecast"
-    return StoreDefaults(store.as_of(cur), start, demand, source, store.fiscal_year_start(cur))
+    return StoreDefaults(store.as_of(cur), start, demand, source, store.fiscal_year_start(cur), tuple(fallbacks))
 
 
 def plan_year_start(as_of: dt.date, fiscal_year_start: int = 1) -> dt.date:
@@ -211,6 +221,11 @@ def initial_scenario(d: StoreDefaults, months: int = 12) -> tuple[sc.Scenario, s
     s = scenario_from_store(d, months)
     src = ("the forecast" if d.source == "forecast" else
            f"trailing {HISTORY_MONTHS}-month history averages (the forecast does not yet predict new logos)")
+    if d.fallbacks and d.source == "forecast":
+        src += (f"; new customers from trailing {HISTORY_MONTHS}-month history averages instead for "
+                + "; ".join(d.fallbacks))
+    elif d.fallbacks:
+        src += " (" + "; ".join(d.fallbacks) + ")"
     year = periods.period_label(s.start_month, "year", d.fiscal_year_start)
     between = periods.months_between(d.as_of, s.start_month) - 1
     gap = (f" The {between} month(s) between the as-of date and the plan year are not projected: the plan "

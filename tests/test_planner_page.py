@@ -361,3 +361,25 @@ def test_chart_specs_from_templates_equal_altairs():
         same(charts_planning.cost_chart(r.totals, 8.5, band).to_dict(),
              charts_planning.cost_spec(r.totals, 8.5, band).to_dict())
     assert charts_planning.fte_spec(r.detail).to_json().startswith("{")  # what the PNG download renders
+
+
+def test_a_forecast_that_cannot_be_used_is_named_in_the_note(plan_db, monkeypatch):
+    """The planner's fallback from the forecast to history averages is said, segment by segment."""
+    from app import forecast
+
+    cur = store.connect(plan_db)
+    d_ = pi.store_defaults(cur)
+    assert d_.fallbacks and all("months of history" in f for f in d_.fallbacks)  # a short history, named
+    _s, note = pi.initial_scenario(d_)
+    assert all(f in note for f in d_.fallbacks)
+
+    monkeypatch.setattr(pi, "FORECAST_MIN_HISTORY_MONTHS", 1)
+
+    def broken(*_a, **_k):
+        raise RuntimeError("optimiser diverged")
+
+    monkeypatch.setattr(forecast, "forecast_quantity", broken)
+    d2 = pi.store_defaults(cur)
+    assert d2.source == "history" and any("the forecast failed (optimiser diverged)" in f for f in d2.fallbacks)
+    assert "optimiser diverged" in pi.initial_scenario(d2)[1]
+    cur.close()
