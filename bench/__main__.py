@@ -6,7 +6,7 @@ bench/results.md: the machine, the command, the load, then per section the media
 baseline measured in the same run, their ratio and the target ("met" or **MISSED**).
 A missed target does not fail the run (exit 0); a section that crashes does (exit 1).
 
-Sections: import, metrics, forecast, risk, planner, app (see each bench/bench_*.py).
+Sections: import, metrics, forecast, risk, planner, app, packs (see each bench/bench_*.py).
 """
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ SECTIONS: dict[str, tuple[str, bool]] = {
     "risk": ("bench.bench_risk", False),
     "planner": ("bench.bench_planner", False),
     "app": ("bench.bench_app", True),
+    "packs": ("bench.bench_packs", True),
 }
 HOW_TO_READ = """\
 How to read: every time is the median over the runs shown (wall clock, `time.perf_counter`). The
