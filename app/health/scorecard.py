@@ -73,8 +73,8 @@ class Factor:
         """Bin index of each value (the last bin = unknown)."""
         if self.kind == "x_cat":
             s = pd.Series(v, dtype=object).reset_index(drop=True)
-            idx = pd.Categorical(s, categories=list(self.categories)).codes.astype(np.int64)
-            idx = np.where(idx < 0, len(self.categories), idx)  # other
+            codes = {c: i for i, c in enumerate(self.categories)}
+            idx = s.map(lambda x: codes.get(x, len(self.categories))).to_numpy(np.int64)  # not listed: other
             return np.where(s.isna().to_numpy(), len(self.categories) + 1, idx)
         x = np.asarray(v, dtype=float)
         idx = np.searchsorted(np.asarray(self.edges, float), x, side="right")
@@ -255,10 +255,9 @@ def fit_learned(inp: Inputs, X: pd.DataFrame, y: np.ndarray, name: str = "Learne
                              f.direction))
     cfg = Config(LEARNED, name, tuple(fitted), 0.0, 100.0, data_version=data_version)
     s, _ = score(cfg, X)
-    red = float(np.floor(np.quantile(s, RED_SHARE)))
-    green = float(np.ceil(np.quantile(s, 1 - GREEN_SHARE)))
-    if green <= red:
-        green = red + 1
+    # whole points, 1 <= red < green <= 100 (a band must be possible to leave and to reach)
+    red = float(min(99.0, max(1.0, np.floor(np.quantile(s, RED_SHARE)))))
+    green = float(min(100.0, max(red + 1, np.ceil(np.quantile(s, 1 - GREEN_SHARE)))))
     from sklearn.metrics import roc_auc_score
 
     fit = {"n_units": float(len(y)), "churn_rate": float(y.mean()), "C": L2_C, "points_per_logit": k,
