@@ -617,12 +617,32 @@ class Check:
 STARTS_EMPTY_STORE = ("accounts", "csms")
 
 
+@dataclass(frozen=True)
+class Parsed:
+    """A file read, mapped and validated on its own (no store): the costly part of a check."""
+
+    raw: RawTable | None
+    prep: Prepared | None
+    problems: tuple[Problem, ...] = ()  # the file could not be read
+
+
+def parse(data: bytes, file_name: str, kind: str, mapping: dict[str, str] | None = None, sheet: str | None = None,
+          date_format: str | None = None) -> Parsed:
+    """Read, map and validate a file without the store (the Data page caches this once per file and choices)."""
+    try:
+        raw = read_table(data, file_name, sheet)
+    except ImportRefused as exc:
+        return Parsed(None, None, tuple(exc.problems))
+    return Parsed(raw, prepare(raw, kind, file_name, mapping, date_format))
+
+
 def check(cur: store.Cursor, kind: str, data: bytes, file_name: str, mode: str = "replace",
           mapping: dict[str, str] | None = None, sheet: str | None = None,
-          date_format: str | None = None, clear_first: bool = False) -> Check:
+          date_format: str | None = None, clear_first: bool = False, parsed: Parsed | None = None) -> Check:
     """Read, map and validate a file against the store without writing anything.
 
     clear_first: check it as the first file of an emptied store (see import_file).
+    parsed: parse() of the same file and choices, when the caller already has it.
     """
     problems: list[Problem] = []
     if kind not in KINDS:
@@ -635,11 +655,10 @@ def check(cur: store.Cursor, kind: str, data: bytes, file_name: str, mode: str =
                                 "their accounts: import accounts first)"))
     if problems:
         return Check((), {}, None, tuple(problems), ())
-    try:
-        raw = read_table(data, file_name, sheet)
-    except ImportRefused as exc:
-        return Check((), {}, None, tuple(exc.problems), ())
-    prep = prepare(raw, kind, file_name, mapping, date_format)
+    parsed = parsed or parse(data, file_name, kind, mapping, sheet, date_format)
+    if parsed.raw is None or parsed.prep is None:
+        return Check((), {}, None, parsed.problems, ())
+    raw, prep = parsed.raw, parsed.prep
     problems = list(prep.problems)
     conflicts = False
     if "__row" in prep.frame and not clear_first:  # the required columns were found: check against the store

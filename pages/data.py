@@ -48,7 +48,8 @@ if upload is not None:
                                        "decide it; choose a format when they cannot.")
     date_format = importer.DATE_FORMATS[fmt_label]
 
-    auto = importer.check(cur, kind, data, upload.name, mode, None, sheet, date_format)
+    auto = importer.check(cur, kind, data, upload.name, mode, None, sheet, date_format,
+                          parsed=ui.parsed_upload(upload, kind, None, sheet, date_format))
     mapping = None
     if auto.source_columns:
         st.subheader("Column mapping")
@@ -62,8 +63,9 @@ if upload is not None:
             key=f"mapping_{kind}_{importer.sha256(data)[:12]}_{sheet}",
         )
         mapping = {r["source column"]: (r["maps to"] or "") for r in edited.to_dict("records")}
-        chk = auto if mapping == auto.mapping else importer.check(cur, kind, data, upload.name, mode, mapping,
-                                                                   sheet, date_format)
+        chk = auto if mapping == auto.mapping else importer.check(
+            cur, kind, data, upload.name, mode, mapping, sheet, date_format,
+            parsed=ui.parsed_upload(upload, kind, mapping, sheet, date_format))
     else:
         chk = auto
 

@@ -107,3 +107,32 @@ def test_release_only_closes_the_callers_connection(db: Path) -> None:
     t.join(30)
     assert seen == [[(1,)]]
     assert ui.open_connections() == 0
+
+
+def test_an_upload_is_parsed_once_per_file_and_choices(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app import importer
+
+    calls: list[str] = []
+    real = importer.read_table
+
+    def counting(data: bytes, file_name: str, sheet: str | None = None):  # type: ignore[no-untyped-def]
+        calls.append(file_name)
+        return real(data, file_name, sheet)
+
+    monkeypatch.setattr(importer, "read_table", counting)
+
+    class Upload:
+        def __init__(self, file_id: str) -> None:
+            self.file_id, self.name = file_id, "accounts.csv"
+
+        def getvalue(self) -> bytes:
+            return b"account_id,name\nA-1,Acme\n"
+
+    up = Upload("test-file-1")
+    first = ui.parsed_upload(up, "accounts", None, None, None)
+    for _ in range(3):  # reruns of the page: no new parse
+        assert ui.parsed_upload(up, "accounts", None, None, None).prep.frame.equals(first.prep.frame)
+    assert calls == ["accounts.csv"]
+    ui.parsed_upload(up, "accounts", {"account_id": "account_id", "name": ""}, None, None)  # a new mapping
+    ui.parsed_upload(Upload("test-file-2"), "accounts", None, None, None)  # a new upload
+    assert len(calls) == 3
