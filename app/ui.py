@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 import altair as alt
 import pandas as pd
 import streamlit as st
-from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from app import charts, export, periods, store
 
@@ -33,7 +32,9 @@ def _leave_pages_directory_mode() -> None:
     sidebar). The first page to import this module switches that mode off and
     reruns, this time through the entry point.
     """
+    # The app's only private Streamlit API, isolated here; tests/test_pages_foundation.py fails on an upgrade.
     from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
 
     if getattr(PagesManager, "uses_pages_directory", False) and get_script_run_ctx() is not None:
         PagesManager.uses_pages_directory = False

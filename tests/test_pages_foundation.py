@@ -59,3 +59,17 @@ def test_data_page_renders_history_and_choices(tiny_db):
     assert at.radio[0].options == ["replace", "append"]
     hist = at.dataframe[0].value
     assert hist["file_name"].iloc[0] == "test data"
+
+
+def test_the_one_private_streamlit_dependency_is_still_there():
+    """app/ui.py's _leave_pages_directory_mode is the app's only use of a private Streamlit API.
+
+    It switches off the old pages-directory mode so a first visit straight to /planner runs through
+    streamlit_app.py. If a Streamlit upgrade renames or drops this attribute, fail here, loudly, rather
+    than let that first visit silently lose the page config and navigation.
+    """
+    import streamlit
+    from streamlit.runtime.pages_manager import PagesManager
+
+    assert streamlit.__version__ == "1.67.0", "re-check app/ui.py _leave_pages_directory_mode for this release"
+    assert hasattr(PagesManager, "uses_pages_directory")
