@@ -18,9 +18,13 @@ Definitions (docs/renewal_model.md):
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
+import logging
 import math
+import pickle
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -231,10 +235,22 @@ def net_renewal_multipliers(cur: store.Cursor, as_of: dt.date, months: int = 12)
     return out
 
 
-def drivers(scored: ScoredRenewals, rows: np.ndarray | None = None) -> pd.DataFrame:
-    """driver_1..3 and play_1..3 of the contracts at positions rows of scored.contracts (None: all)."""
+def drivers(scored: ScoredRenewals, rows: np.ndarray | None = None, cur: store.Cursor | None = None) -> pd.DataFrame:
+    """driver_1..3 and play_1..3 of the contracts at positions rows of scored.contracts (None: all).
+
+    A scored read back from the store (prepared_scored) has its model but not the feature matrix: with cur,
+    the features of those rows only are recomputed (each contract's features depend on it alone, so the
+    drivers are the same as from the full matrix).
+    """
+    idx = np.arange(len(scored.contracts)) if rows is None else np.asarray(rows, dtype=int)
+    if scored.model is not None and scored.scores is None and cur is not None:
+        if not len(idx):
+            return pd.DataFrame("", index=idx, columns=DRIVER_COLS)
+        sub = risk.predict(scored.model, cur, scored.contracts.iloc[idx].reset_index(drop=True))
+        out = risk.explain(scored.model, sub)[DRIVER_COLS]
+        out.index = idx
+        return out
     if scored.model is None or scored.scores is None:
-        idx = np.arange(len(scored.contracts)) if rows is None else np.asarray(rows, dtype=int)
         return pd.DataFrame("", index=idx, columns=DRIVER_COLS)
     return risk.explain(scored.model, scored.scores, rows)[DRIVER_COLS]
 
@@ -328,7 +344,7 @@ def streams(contracts: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame({
         "account_id": first["account_id"], "name": first["name"], "segment": first["segment"],
         "csm_id": first["csm_id"], "csm_name": first["csm_name"], "billing": first["billing"],
-        "renewal_date": first["end_date"], "last_renewal_date": g["end_date"].max(), "n_renewals": g.size(),
+        "renewal_date": first["end_date"], "last_renewal_date": g["_end"].max().dt.date, "n_renewals": g.size(),
         "arr_due": c["arr"].astype(float).where(in_cycle, 0.0).groupby(c["_key"], sort=False).sum(),
         "p_renew": g["p_renew"].prod(),  # renewed through the window: every renewal happens
         "contract_ids": g["contract_id"].agg(" ".join),
@@ -426,11 +442,12 @@ def _net(segments: pd.Series, multipliers: dict[str, float]) -> pd.Series:
 
 def summarise(scored: ScoredRenewals, horizon_months: int = 3, segment: str | None = None,
               n_sims: int = N_SIMS, seed: int = 0, share: float = AT_RISK_SHARE,
-              sigma: float = 0.0) -> RenewalForecast:
+              sigma: float = 0.0, cur: store.Cursor | None = None) -> RenewalForecast:
     """The renewal forecast of the next horizon_months (<= the scored horizon), for one segment or all.
 
     sigma: the shared shock's sd (calibrate()); 0 = independent renewals. Drivers are computed for
-    the at-risk streams only (share of the streams least likely to renew).
+    the at-risk streams only (share of the streams least likely to renew); a scored read back from the
+    store needs cur for them (see drivers).
     """
     if not 1 <= horizon_months <= scored.horizon_months:
         raise ValueError(f"horizon must be 1 to {scored.horizon_months} months, not {horizon_months}")
@@ -448,7 +465,7 @@ def summarise(scored: ScoredRenewals, horizon_months: int = 3, segment: str | No
     sim = rw.simulate(wm.paths, st["arr_due"].to_numpy(float), wm.account_of_stream,
                       acc["keeps_paying"].to_numpy(bool), sigma, [seg_codes, csm_codes], [mon_codes], n_sims, seed)
     risk_list = at_risk(st, share)
-    risk_list[DRIVER_COLS] = drivers(scored, risk_list["row"].to_numpy(int)).to_numpy()
+    risk_list[DRIVER_COLS] = drivers(scored, risk_list["row"].to_numpy(int), cur).to_numpy()
     totals = {
         "contracts": float(len(st)), "renewals": float(len(c)), "accounts": float(len(acc)),
         "arr_due": float(st["arr_due"].sum()), "expected": float(st["expected"].sum()),
@@ -617,19 +634,35 @@ def runs(cur: store.Cursor) -> pd.DataFrame:
     })
 
 
-def forecast_vs_actual(cur: store.Cursor) -> pd.DataFrame:
+def runs_signature(cur: store.Cursor) -> str:
+    """Changes whenever a renewal run is saved or replaced: with the data version, the cache key of
+    forecast_vs_actual."""
+    n, top = store.query_rows(cur, "SELECT count(*), coalesce(max(id), 0) FROM forecast_runs WHERE kind = ?",
+                              [KIND])[0]
+    return f"{n}:{top}"
+
+
+def forecast_vs_actual(cur: store.Cursor, signature: str | None = None) -> pd.DataFrame:
     """Each saved run against what happened: actual renewed ARR (ARR due of the streams that renewed).
 
     A stream churned when any of its contracts churned, renewed when all have a known
     non-churn outcome, pending otherwise. status: complete (no stream pending), partial, pending.
+    signature (runs_signature) is not used here: the page passes it so that its cache follows the runs.
     """
     r = runs(cur)
     cols = ["id", "as_of", "window_end", "segment", "arr_due", "expected", "p10", "p90", "actual", "error",
             "within_p10_p90", "pending", "status"]
     if r.empty:
         return pd.DataFrame(columns=cols)
-    outcomes = dict(store.query_rows(cur, "SELECT contract_id, outcome FROM renewals WHERE outcome IS NOT NULL"))
     raw = dict(store.query_rows(cur, "SELECT id, outputs_json FROM forecast_runs WHERE kind = ?", [KIND]))
+    ids = pd.DataFrame({"contract_id": sorted({ci for o in raw.values() for st_ in json.loads(o)["streams"]
+                                                for ci in st_["contract_ids"].split()})}, dtype=object)
+    cur.register("_fva_ids", ids)
+    try:  # only the outcomes of the runs' contracts (not every contract of the store)
+        outcomes = dict(store.query_rows(cur, "SELECT r.contract_id, r.outcome FROM renewals r JOIN _fva_ids USING "
+                                              "(contract_id) WHERE r.outcome IS NOT NULL"))
+    finally:
+        cur.unregister("_fva_ids")
     rows = []
     for _, run in r.iterrows():
         out = json.loads(raw[run["id"]])
@@ -817,3 +850,218 @@ def account_table(scored: ScoredRenewals, fc: RenewalForecast) -> pd.DataFrame:
         "driver_3": d["driver_3"].to_numpy(), "play": d["play_1"].to_numpy(),
     })
     return out.sort_values(["p_retained", "arr_due"], ascending=[True, False], ignore_index=True)[ACCOUNT_COLUMNS]
+
+
+# ----------------------------------------------------------------- prepared once per data version
+
+
+# Bump when what is stored changes shape: older payloads are then ignored (recomputed).
+PREPARED_FORMAT = 1
+DEFAULT_HORIZON = 3  # the page's first window (next quarter): prepared with its calibration and views
+_SCORED_TABLE = "renewal_scored"
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ForecastView:
+    """What the forecast page shows for one window and segment, small enough to cache and store cheaply.
+
+    forecast: summarise()'s result without its per-stream, per-account and per-renewal frames (they
+    are saved in the run; the page shows totals, groups and the at-risk list); calibration: the
+    window's backfill; card, notes, model_version, train_seconds, n_labelled: the model's.
+    """
+
+    forecast: RenewalForecast
+    calibration: Calibration
+    card: risk.ModelCard | None
+    notes: tuple[str, ...]
+    model_version: str
+    train_seconds: float
+    n_labelled: int
+
+
+@dataclass(frozen=True)
+class PrepareReport:
+    data_key: str
+    seconds: float
+    done: tuple[str, ...]  # items computed now (empty: all were already there)
+
+
+def prepared_key(cur: store.Cursor) -> str:
+    """What the prepared forecasts depend on: the data (last successful import or setting), the as-of date,
+    the model's version and the stored format. A refused import changes nothing, so it keeps them."""
+    n = store.query_rows(cur, "SELECT coalesce(max(id), 0) FROM import_log WHERE outcome = 'ok'")[0][0]
+    return f"{PREPARED_FORMAT}:{risk.MODEL_VERSION}:{n}:{store.as_of(cur).isoformat()}"
+
+
+def _get(cur: store.Cursor, key: str, item: str) -> object | None:
+    rows = store.query_rows(cur, "SELECT payload FROM renewal_prepared WHERE data_key = ? AND item = ?", [key, item])
+    if not rows:
+        return None
+    try:
+        return pickle.loads(rows[0][0])
+    except Exception:  # written by another version of the code: recompute
+        _log.info("prepared item %s unreadable; recomputing", item, exc_info=True)
+        return None
+
+
+def _put(cur: store.Cursor, key: str, item: str, obj: object, seconds: float) -> None:
+    """Store obj for (key, item); best effort: a store that cannot be written (read-only, a concurrent
+    writer of the same item) only loses the cache."""
+    try:
+        w = cur.cursor()
+        try:
+            with store.transaction(w):
+                w.execute("DELETE FROM renewal_prepared WHERE data_key = ? AND item = ?", [key, item])
+                w.execute("INSERT INTO renewal_prepared VALUES (?, ?, ?, ?, ?)",
+                          [key, item, dt.datetime.now().replace(microsecond=0), seconds,
+                           pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)])
+        finally:
+            w.close()
+    except Exception:
+        _log.warning("could not store the prepared %s", item, exc_info=True)
+
+
+def _store_scored(cur: store.Cursor, key: str, scored: ScoredRenewals, seconds: float) -> None:
+    """The scored contracts as a table (renewal_scored, one data key at a time) and the model as a pickle."""
+    meta = dataclasses.replace(scored, contracts=scored.contracts.iloc[:0], scores=None)
+    frame = scored.contracts.reset_index(drop=True).assign(pos=np.arange(len(scored.contracts)))
+    try:
+        w = cur.cursor()
+        try:
+            w.register("_rs_frame", frame)
+            with store.transaction(w):
+                w.execute(f"CREATE OR REPLACE TABLE {_SCORED_TABLE} AS SELECT ? AS data_key, * FROM _rs_frame", [key])
+                w.execute("DELETE FROM renewal_prepared WHERE data_key <> ?", [key])  # older data versions
+            w.unregister("_rs_frame")
+        finally:
+            w.close()
+    except Exception:
+        _log.warning("could not store the scored contracts", exc_info=True)
+        return
+    _put(cur, key, "scored", meta, seconds)
+
+
+def _load_scored(cur: store.Cursor, key: str) -> ScoredRenewals | None:
+    meta = _get(cur, key, "scored")
+    if not isinstance(meta, ScoredRenewals) or not store.table_exists(cur, _SCORED_TABLE):
+        return None
+    df = store.query_df(cur, f"SELECT * EXCLUDE (data_key, pos) FROM {_SCORED_TABLE} WHERE data_key = ? ORDER BY pos",
+                        [key])
+    for c in ("start_date", "end_date", "decision_date"):
+        if c in df:
+            df[c] = pd.to_datetime(df[c]).dt.date
+    df = df.astype(meta.contracts.dtypes.to_dict())
+    return dataclasses.replace(meta, contracts=df)
+
+
+def prepared_scored(cur: store.Cursor) -> ScoredRenewals:
+    """score_due() at the store's as-of date, read from the store when prepared for this data version;
+    else computed (training the model) and stored. Read back, it holds the model but not the feature
+    matrix: pass cur to summarise / drivers."""
+    key = prepared_key(cur)
+    got = _load_scored(cur, key)
+    if got is not None:
+        return got
+    t0 = time.perf_counter()
+    scored = score_due(cur)
+    _store_scored(cur, key, scored, time.perf_counter() - t0)
+    return scored
+
+
+def prepared_calibration(cur: store.Cursor, horizon_months: int = DEFAULT_HORIZON) -> Calibration:
+    """calibrate() for the window at the store's as-of date: stored once per data version."""
+    key = prepared_key(cur)
+    item = f"calibration:{horizon_months}"
+    got = _get(cur, key, item)
+    if isinstance(got, Calibration):
+        return got
+    t0 = time.perf_counter()
+    cal = calibrate(cur, horizon_months)
+    _put(cur, key, item, cal, time.perf_counter() - t0)
+    return cal
+
+
+def _view_item(horizon_months: int, segment: str | None) -> str:
+    return f"view:{horizon_months}:{segment or ''}"
+
+
+def forecast_view(cur: store.Cursor, horizon_months: int = DEFAULT_HORIZON, segment: str | None = None,
+                  scored: ScoredRenewals | None = None) -> ForecastView:
+    """The forecast page's window (horizon_months, segment) at the store's as-of date.
+
+    Read from the store when prepared for this data version (prepare(), run after every import);
+    else computed from the prepared scored contracts and calibration (each computed first when
+    missing: the model's training, the backfilled windows), saved as a forecast run, and stored.
+    cur must be able to write (the page passes ui.cached_write's cursor).
+    """
+    key = prepared_key(cur)
+    item = _view_item(horizon_months, segment)
+    got = _get(cur, key, item)
+    if isinstance(got, ForecastView):
+        return got
+    t0 = time.perf_counter()
+    scored = scored or prepared_scored(cur)
+    cal = prepared_calibration(cur, horizon_months)
+    fc = summarise(scored, horizon_months, segment, sigma=cal.sigma, cur=cur)
+    w = cur.cursor()
+    try:
+        save_run(w, fc)  # saved once per as-of, window and segment (the latest replaces it)
+    except Exception:
+        _log.warning("could not save the forecast run", exc_info=True)
+    finally:
+        w.close()
+    empty = pd.DataFrame()
+    view = ForecastView(dataclasses.replace(fc, streams=fc.streams.iloc[:0], accounts=empty, renewals=empty),
+                        cal, scored.card, scored.notes, scored.model_version, scored.train_seconds,
+                        scored.n_labelled)
+    _put(cur, key, item, view, time.perf_counter() - t0)
+    return view
+
+
+def prepare(cur: store.Cursor, horizons: Sequence[int] = (DEFAULT_HORIZON,), segments: bool = True,
+            force: bool = False) -> PrepareReport:
+    """Prepare the renewal forecasts of the current data version and store them (run after an import).
+
+    Trains the model and scores every contract due in the next 12 months (renewal_scored), fits the
+    shared shock on backfilled windows for each horizon, and stores the page's view of each horizon for
+    all segments (and each segment with segments=True), saving those runs. Items already stored for
+    this data version are kept unless force. The page reads them; what is missing it computes itself
+    (the same functions) and stores.
+    """
+    t0 = time.perf_counter()
+    key = prepared_key(cur)
+    if force:
+        with store.transaction(cur):
+            cur.execute("DELETE FROM renewal_prepared WHERE data_key = ?", [key])
+    segs: list[str | None] = [None]
+    if segments:
+        segs += [r[0] for r in store.query_rows(
+            cur, "SELECT segment FROM accounts WHERE segment IS NOT NULL GROUP BY 1 ORDER BY 1")]
+    wanted = [_view_item(h, s) for h in horizons for s in segs]
+    have = {r[0] for r in store.query_rows(cur, "SELECT item FROM renewal_prepared WHERE data_key = ?", [key])}
+    todo = [i for i in wanted if i not in have]
+    if not todo:
+        return PrepareReport(key, time.perf_counter() - t0, ())
+    done = []
+    scored = None if "scored" in have else score_due(cur)
+    if scored is not None:
+        _store_scored(cur, key, scored, time.perf_counter() - t0)
+        done.append("scored")
+    else:
+        scored = prepared_scored(cur)
+    for h in horizons:
+        if f"calibration:{h}" not in have:
+            prepared_calibration(cur, h)
+            done.append(f"calibration:{h}")
+        for s in segs:
+            if _view_item(h, s) in todo:
+                forecast_view(cur, h, s, scored=scored)
+                done.append(_view_item(h, s))
+    return PrepareReport(key, time.perf_counter() - t0, tuple(done))
+
+
+def prepared_status(cur: store.Cursor) -> pd.DataFrame:
+    """What is prepared for the current data version: item, created_at, seconds."""
+    return store.query_df(cur, "SELECT item, created_at, seconds FROM renewal_prepared WHERE data_key = ? "
+                               "ORDER BY created_at, item", [prepared_key(cur)])

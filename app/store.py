@@ -59,6 +59,13 @@ CREATE TABLE IF NOT EXISTS health_snapshot_sets (
     set_id INTEGER PRIMARY KEY, config_version INTEGER, data_version VARCHAR, built_at TIMESTAMP,
     weeks INTEGER, factors_json VARCHAR, seconds DOUBLE
 );
+-- Renewal forecasts prepared once per data version (app/renewals.py prepare): a cache, rebuilt when missing.
+-- payload: a pickled Python object (model, card, calibration, a window's page view); the scored contracts
+-- are the table renewal_scored, written by prepare.
+CREATE TABLE IF NOT EXISTS renewal_prepared (
+    data_key VARCHAR, item VARCHAR, created_at TIMESTAMP, seconds DOUBLE, payload BLOB,
+    PRIMARY KEY (data_key, item)
+);
 CREATE TABLE IF NOT EXISTS health_snapshots (
     set_id INTEGER, week DATE, account_id VARCHAR, score DOUBLE, band VARCHAR, stage VARCHAR, points DOUBLE[]
 );

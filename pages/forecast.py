@@ -31,14 +31,15 @@ GROUP_COLS = {"month": st.column_config.DateColumn("Month", format="MMM YYYY"), 
               "arr_due": usd("ARR due"), "expected": usd("Expected renewed ARR"),
               "p10": usd("P10"), "p50": usd("P50"), "p90": usd("P90")}
 
-# Cold (first visit after new data) this trains the model: about 2 s on the sample, 12 s at 100,000 accounts;
-# the backfilled windows that size the band add about 3 s on the sample. Once per data change and window.
+# Prepared after every import (renewals.prepare: the model, every contract due scored, the next quarter's
+# backfilled windows and views) and read from the store. A window or segment not prepared yet is computed
+# here once per data version and stored (the model's training too when nothing was prepared); it is saved
+# as a forecast run then.
 with st.spinner("Training the renewal model on the renewals so far, scoring every contract due and checking the "
-                "forecast on past windows (once per data change)...", show_time=True):
-    scored = ui.cached(renewals.score_due)
-    cal = ui.cached(renewals.calibrate, horizon)
-    fc = ui.cached_from(renewals.summarise, scored, "score_due()", horizon, segment, sigma=cal.sigma)
-renewals.save_run(ui.write_cursor(), fc)  # saved once per as-of, window and segment (the latest replaces it)
+                "forecast on past windows (once per data change; an import prepares the next quarter)...",
+                show_time=True):
+    fv = ui.cached_write(renewals.forecast_view, horizon, segment)
+fc, cal = fv.forecast, fv.calibration
 t = fc.totals
 where = segment or "all segments"
 ui.pack_download("forecast", segment, key="forecast")  # the quarterly review pack, built on click
@@ -132,15 +133,15 @@ else:
                          file_name="at_risk_accounts.csv", mime="text/csv", on_click="ignore")
 
 st.subheader("Renewal model")
-card = scored.card
-for note in scored.notes:
+card = fv.card
+for note in fv.notes:
     st.caption(note)
 if card is None:
     st.info("Too little renewal history to train a model: P(renew) is the historic renewal rate of the segment "
             "and billing term.")
 else:
-    st.caption(f"{card.note} Model {scored.model_version}, trained in {scored.train_seconds:.1f} s on "
-               f"{fmt.count(scored.n_labelled)} contracts with a known outcome.")
+    st.caption(f"{card.note} Model {fv.model_version}, trained in {fv.train_seconds:.1f} s on "
+               f"{fmt.count(fv.n_labelled)} contracts with a known outcome.")
     m = st.columns(4)
     m[0].metric("AUC", f"{card.auc:.3f}", delta=f"{card.auc - card.base_auc:+.3f} vs baseline",
                 help="Holdout area under the ROC curve: the chance a churned contract scores riskier than a "
@@ -179,7 +180,7 @@ if len(cal.windows):
             "accounts": st.column_config.NumberColumn("Accounts", format="%,d")})
 
 st.subheader("Forecast against actual")
-fva = renewals.forecast_vs_actual(ui.cursor())
+fva = ui.cached(renewals.forecast_vs_actual, renewals.runs_signature(ui.cursor()))
 done = fva[fva["status"] != "pending"] if len(fva) else fva
 if done.empty:
     st.info("No saved forecast has reached its window yet. Every forecast shown here is saved; come back once "
