@@ -11,27 +11,30 @@ if ui.cached(status.status).empty:
     st.info("The store holds no data yet: load your files, or the bundled sample company, on the Data page.")
     st.stop()
 
-active = scorecard.active_version(ui.cursor())
+active = scorecard.active_version(ui.write_cursor())
 try:
     cfg, set_id = ui.cached_write(book.prepare, active)
     snap = ui.cached_write(book.latest, set_id)
 except ValueError:
     cfg, set_id, snap = None, None, None
 
-account_id = st.query_params.get("account")
-ids = ui.cached(status.status)  # noqa: F841  (store loaded)
+account_id = st.query_params.get("account")  # the URL says which account: ?account=ID
 if snap is not None and len(snap):
     options = snap.sort_values("name")["account_id"].tolist()
     names = dict(zip(snap["account_id"], snap["name"]))
 else:
     options, names = [], {}
-if account_id and account_id not in options:
-    options = [account_id, *options]
-picked = st.sidebar.selectbox("Account", options, index=options.index(account_id) if account_id in options else 0,
-                              format_func=lambda a: f"{names.get(a, a)} ({a})", key="account_pick") if options else None
-if picked and picked != account_id:
-    st.query_params["account"] = picked
-    account_id = picked
+
+
+def _pick() -> None:
+    if st.session_state["account_pick"]:
+        st.query_params["account"] = st.session_state["account_pick"]
+
+
+st.session_state["account_pick"] = account_id if account_id in options else None
+st.sidebar.selectbox("Account", options, key="account_pick", on_change=_pick, placeholder="Pick an account",
+                     format_func=lambda a: f"{names.get(a, a)} ({a})",
+                     help="Accounts scored this week; any account opens from its link (?account=ID).")
 info = ui.cached(book.account_info, account_id) if account_id else None
 if info is None:
     st.title("Account")

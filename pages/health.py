@@ -13,7 +13,7 @@ if ui.cached(status.status).empty:
     st.info("The store holds no data yet: load your files, or the bundled sample company, on the Data page.")
     st.stop()
 
-active = scorecard.active_version(ui.cursor())
+active = scorecard.active_version(ui.write_cursor())  # the latest choice, even one made in this run's callback
 try:
     with st.spinner("Fitting the score on past renewals and building 52 weekly snapshots (once per data change)...",
                     show_time=True):
@@ -161,15 +161,17 @@ if st.toggle("Check the score against past quarters' renewals (refits the score 
 with st.expander("Score configuration"):
     st.dataframe(book.config_table(cfg), hide_index=True, width="stretch",
                  column_config={"weight": st.column_config.NumberColumn("Weight (most points)", format="%.2f")})
-    vers = ui.cached_write(scorecard.versions)
+    vers = scorecard.versions(ui.write_cursor())
     options = [None, *[int(v) for v in vers.loc[vers["kind"] == scorecard.HOUSE, "version"]]]
     label = dict(zip(vers["version"], vers["name"]))
-    choice = st.selectbox("Configuration in use", options, index=options.index(active) if active in options else 0,
-                          format_func=lambda v: "Learned from renewals (default)" if v is None
-                          else f"{label.get(v, v)} (version {v})", key="health_cfg_pick")
-    if choice != active:
-        scorecard.set_active(ui.write_cursor(), choice)
-        st.rerun()
+    st.session_state["health_cfg_pick"] = active if active in options else None
+
+    def _use() -> None:
+        scorecard.set_active(ui.write_cursor(), st.session_state["health_cfg_pick"])
+
+    st.selectbox("Configuration in use", options, on_change=_use, key="health_cfg_pick",
+                 format_func=lambda v: "Learned from renewals (default)" if v is None
+                 else f"{label.get(v, v)} (version {v})")
     st.markdown("**New house configuration**: weights (the most points each factor can give) must add up to 100.")
     start = book.weights_frame(cfg)
     if cfg.kind == scorecard.LEARNED:  # a house config starts from equal weights; an edit from its own
