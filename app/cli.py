@@ -144,9 +144,36 @@ def cmd_load(args: argparse.Namespace) -> int:
         print(report.message)
         for n in report.notes:
             print(f"  {n}")
+        if not args.no_prepare:
+            _prepare(cur)
         return 0
     print(report.message, file=sys.stderr)
     return 1
+
+
+def _prepare(cur: store.Cursor) -> None:
+    """After a successful load: the renewal forecasts of the new data, stored for the forecast page
+    (renewals.prepare). A failure here leaves the import as it is (a warning; the page computes them)."""
+    from app import renewals
+
+    r = renewals.prepare_after_import(cur)
+    if r is None:
+        print("warning: preparing the renewal forecasts failed (the forecast page will compute them; "
+              "run `python -m app prepare --debug` to see why)", file=sys.stderr)
+        return
+    _prepared(r)
+
+
+def _prepared(r) -> None:
+    what = f"{len(r.done)} item(s)" if r.done else "already up to date"
+    print(f"Prepared the renewal forecasts in {r.seconds:.1f} s ({what}).")
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from app import renewals
+
+    _prepared(renewals.prepare(_open(args), force=args.force))  # errors surface here (exit 1)
+    return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -299,7 +326,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--mode", choices=["replace", "append"], default="replace")
     sp.add_argument("--sheet", help="Excel sheet name (default: the first)")
     sp.add_argument("--date-format", help="strftime format for ambiguous dates, e.g. %%d/%%m/%%Y")
+    sp.add_argument("--no-prepare", action="store_true",
+                    help="skip preparing the renewal forecasts after the import (loading several files: run "
+                         "`prepare` after the last)")
     sp.set_defaults(fn=cmd_load)
+
+    sp = with_db(sub.add_parser("prepare", help="train the renewal model, score the contracts due and store the "
+                                                "forecast page's results for the current data (load does this)"))
+    sp.add_argument("--force", action="store_true", help="recompute even when prepared for this data already")
+    sp.set_defaults(fn=cmd_prepare)
 
     sp = with_db(sub.add_parser("status", help="tables, row counts, date coverage, last imports"))
     sp.set_defaults(fn=cmd_status)

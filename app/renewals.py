@@ -890,7 +890,8 @@ class PrepareReport:
 def prepared_key(cur: store.Cursor) -> str:
     """What the prepared forecasts depend on: the data (last successful import or setting), the as-of date,
     the model's version and the stored format. A refused import changes nothing, so it keeps them."""
-    n = store.query_rows(cur, "SELECT coalesce(max(id), 0) FROM import_log WHERE outcome = 'ok'")[0][0]
+    n = store.query_rows(cur, "SELECT coalesce(max(id), 0) FROM import_log WHERE outcome = 'ok' "
+                              "AND kind <> 'fiscal_year'")[0][0]  # the fiscal year does not move a window
     return f"{PREPARED_FORMAT}:{risk.MODEL_VERSION}:{n}:{store.as_of(cur).isoformat()}"
 
 
@@ -1059,6 +1060,17 @@ def prepare(cur: store.Cursor, horizons: Sequence[int] = (DEFAULT_HORIZON,), seg
                 forecast_view(cur, h, s, scored=scored)
                 done.append(_view_item(h, s))
     return PrepareReport(key, time.perf_counter() - t0, tuple(done))
+
+
+def prepare_after_import(cur: store.Cursor) -> PrepareReport | None:
+    """prepare() after a successful import or setting (the Data page, `python -m app load`): a failure
+    here is logged and leaves the import as it is (the page then computes what it needs); None then."""
+    try:
+        return prepare(cur)
+    except Exception:
+        _log.warning("preparing the renewal forecasts failed; the forecast page will compute them",
+                     exc_info=True)
+        return None
 
 
 def prepared_status(cur: store.Cursor) -> pd.DataFrame:

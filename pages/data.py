@@ -1,7 +1,7 @@
 """Data: start with your own data, upload a file, check the mapping and validation, import; settings; history."""
 import streamlit as st
 
-from app import importer, periods, store, ui
+from app import importer, periods, renewals, store, ui
 from app.schema import KINDS
 
 UPLOAD_GEN = "data_upload_gen"  # bumped after an import, so the uploader starts empty (non-widget key)
@@ -102,6 +102,9 @@ if upload is not None:
                  ok=report.ok)
         if report.ok:  # the file is in: start the next upload from an empty uploader
             st.session_state[UPLOAD_GEN] = st.session_state.get(UPLOAD_GEN, 0) + 1
+            with st.spinner("Preparing the renewal forecasts for the new data (the model, every contract due)...",
+                            show_time=True):
+                renewals.prepare_after_import(ui.write_cursor())
         st.rerun()  # a new run reads the new data everywhere
 
 st.subheader("Settings")
@@ -118,6 +121,8 @@ with s1.form("as_of_form", border=True):
                              "ticket or churn date; or last month when a subscription is still running).")
     if st.form_submit_button("Save as-of date"):
         store.set_as_of(ui.write_cursor(), pick)
+        with st.spinner("Preparing the renewal forecasts at the new as-of date...", show_time=True):
+            renewals.prepare_after_import(ui.write_cursor())
         ui.flash(f"As-of date: {'follows the data' if pick is None else f'{pick:%d %b %Y}'}.", ok=True)
         st.rerun()
 with s2.form("fiscal_form", border=True):
@@ -142,5 +147,7 @@ with st.expander("Reset to the sample company"):
     if st.button("Reset to sample data", disabled=not sure):
         with st.spinner("Generating the sample company..."):
             importer.load_sample(ui.write_cursor())
+        with st.spinner("Preparing the renewal forecasts (the model, every contract due)...", show_time=True):
+            renewals.prepare_after_import(ui.write_cursor())
         ui.flash("The sample company is loaded.", ok=True)
         st.rerun()
