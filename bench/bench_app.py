@@ -9,6 +9,7 @@ Chromium with Playwright and times:
 - first render of each page: one pass over the sidebar navigation right after a cold start
   (every page's caches cold, as the first user after a restart sees them);
 - page switches: further passes over the navigation (caches warm), median per page;
+- prepare forecasts (`python -m app prepare`, what an import runs after it) before the cold starts;
 - peak memory of the app process (and any children, e.g. CmdStan) after visiting every page:
   RSS sampled from /proc every 0.2 s, plus the kernel's high-water mark (VmHWM).
 
@@ -39,7 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import Context, Result, load, machine, section  # noqa: E402
+from bench.common import MISSED, Context, Result, load, machine, section  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -370,12 +371,45 @@ def _extra_results(extra: dict) -> list[Result]:
     return []
 
 
-def run(db: Path, tmp: Path, cold_runs: int = 3, warm_cycles: int = 3, db_note: str = "") -> str:
+@dataclass(frozen=True)
+class MemoryResult(Result):
+    """A peak-memory row: median_s holds megabytes; the target reads '< 1 GB'."""
+
+    @property
+    def met(self) -> bool | None:
+        m = re.match(r"^\s*<\s*([\d.]+)\s*GB\s*$", self.target or "")
+        return None if not m else self.median_s < float(m.group(1)) * 1024
+
+    def row(self) -> str:
+        base = f"{self.baseline_name}: {self.baseline_s:,.0f} MB" if self.baseline_s else "-"
+        ratio = f"{self.ratio:.2f}x" if self.ratio is not None else "-"
+        status = {True: "met", False: MISSED, None: ""}[self.met]
+        return (f"| {self.name} | {self.median_s:,.0f} MB | {base} | {ratio} | {self.target or '-'} | {status} "
+                f"| {self.runs} |")
+
+
+def prepare_store(db: Path, log_path: Path) -> float:
+    """`python -m app prepare --force` on the store: the step `python -m app load` and the Data page's Import run
+    after an import (the model, every contract due scored, the next quarter's calibration and page views).
+    --force: a reused base may hold an earlier preparation. Seconds, as a whole process."""
+    t0 = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "app", "prepare", "--force", "--db", str(db)], cwd=ROOT,
+                          capture_output=True, text=True)
+    elapsed = time.perf_counter() - t0
+    log_path.write_text(done.stdout + done.stderr)
+    if done.returncode != 0:
+        raise RuntimeError(f"python -m app prepare failed: {done.stderr[-2000:]}")
+    return elapsed
+
+
+def run(db: Path, tmp: Path, cold_runs: int = 3, warm_cycles: int = 3, db_note: str = "",
+        accounts: int | None = None) -> str:
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
         return section("App in a real browser", [], f"Skipped: {CHROMIUM} is missing (`make bench` installs it).")
     load_before = load()
+    t_prepare = prepare_store(db, tmp / "prepare.log")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
@@ -395,25 +429,39 @@ def run(db: Path, tmp: Path, cold_runs: int = 3, warm_cycles: int = 3, db_note: 
         Result("  page load -> Home rendered (fresh browser context)", a_render, "trivial app", b_render, "",
                len(app.cold)),
     ]
+    n_acc = f"{accounts:,} accounts" if accounts else "the large base"
+    results.append(Result(f"prepare forecasts after import, {n_acc} (`python -m app prepare`, whole process)",
+                          t_prepare, None, None, "", 1))
     for path, t in app.first.items():
-        target = "< 10 s" if path == "forecast" else ""  # the forecast page's cold budget
-        results.append(Result(f"first render after cold start: {titles[path]}", t, "trivial page switch", b_switch,
-                              target, 1))
+        # the forecast page's budgets (issue 11): < 5 s cold, < 300 ms warm, at 100,000 accounts
+        target = "< 5 s" if path == "forecast" and (accounts or 0) >= 100_000 else ""
+        name = f"first render after cold start: {titles[path]}" + (f", {n_acc}" if path == "forecast" else "")
+        results.append(Result(name, t, "trivial page switch", b_switch, target, 1))
     all_switches = [t for ts in app.switches.values() for t in ts]
     for path, ts in app.switches.items():
-        results.append(Result(f"page switch (warm): -> {titles[path]}", med(ts), "trivial page switch", b_switch,
-                              "", len(ts)))
+        target = "< 300 ms" if path == "forecast" and (accounts or 0) >= 100_000 else ""
+        name = f"page switch (warm): -> {titles[path]}" + (f", {n_acc}" if path == "forecast" else "")
+        results.append(Result(name, med(ts), "trivial page switch", b_switch, target, len(ts)))
     if all_switches:
         results.append(Result("page switch (warm), all pages", med(all_switches), "trivial page switch", b_switch,
                               "", len(all_switches)))
     if app.extra:
         results += _extra_results(app.extra)
     mb = lambda kb: kb / 1024  # noqa: E731
+    results.append(MemoryResult(f"peak memory of the app process (VmHWM) after visiting every page, {n_acc}",
+                                mb(max(app.hwm_kb, app.peak_rss_kb)), "trivial app", mb(trivial_kb),
+                                "< 1 GB" if (accounts or 0) >= 100_000 else "", 1))
     notes = [
         f"Store: {db_note or db}. Browser: Debian Chromium, headless, one tab at 1400x1000; a page switch is a "
         "click on the sidebar link until the script run is over and the page's h1 is shown. First renders come "
         "from one pass over the navigation right after the last cold start (every cache cold); warm switches "
         f"from {warm_cycles} more passes. {load_before} before, {load()} after.",
+        "",
+        f"Before the cold starts the store is prepared as after an import (`python -m app prepare --force`: "
+        f"{t_prepare:.1f} s, a process of its own, as `python -m app load` and the Data page's Import run it): the "
+        "renewal model trained, every contract due in 12 months scored, the next quarter's backfilled windows and "
+        "page views stored; the forecast page's first render reads them (other windows and segments are computed "
+        "on first view and stored).",
         "",
         f"**Peak memory of the app process** after visiting every page: {mb(app.hwm_kb):,.0f} MB (the kernel's "
         f"high-water mark VmHWM of the streamlit process); RSS sampled every 0.2 s ({app.samples} samples): "
@@ -436,7 +484,10 @@ def run_section(ctx: Context) -> str:
         raise ValueError("the app section needs the large base (ctx.big_db)")
     d = ctx.tmp / "app"
     d.mkdir(exist_ok=True)
-    return run(ctx.big_db, d, 1 if ctx.quick else 3, 1 if ctx.quick else 3, ctx.big_note)
+    from bench import big_base
+
+    rows, _ = big_base.counts(ctx.big_db)
+    return run(ctx.big_db, d, 1 if ctx.quick else 3, 1 if ctx.quick else 3, ctx.big_note, rows.get("accounts"))
 
 
 def main(argv: list[str] | None = None) -> int:
