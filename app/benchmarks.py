@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from app import fmt
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS_CSV = ROOT / "data" / "benchmarks.csv"
 THRESHOLDS_CSV = ROOT / "data" / "house_thresholds.csv"
@@ -174,13 +176,13 @@ def scorecard(classified: pd.DataFrame) -> pd.DataFrame:
         row = {"Segment": seg, "Peer segment": g["peer_segment"].iloc[0] or "unmapped"}
         for _, r in g.iterrows():
             label = METRIC_LABELS[r["metric"]]
-            row[label] = "n/a" if r["value"] is None or pd.isna(r["value"]) else f"{r['value']:.1%}"
+            row[label] = "n/a" if r["value"] is None or pd.isna(r["value"]) else fmt.pct(r['value'])
             if r["metric"] == "renewal_rate":
                 ref = ("" if r["pass"] is None or pd.isna(r["pass"])
-                       else f" (house default: pass {r['pass']:.0%}, excellent {r['excellent']:.0%})")
+                       else f" (house default: pass {fmt.pct(r['pass'], 0)}, excellent {fmt.pct(r['excellent'], 0)})")
             else:
                 ref = ("" if r["peer_median"] is None or pd.isna(r["peer_median"])
-                       else f" (median {r['peer_median']:.0%}, {r['band']})")
+                       else f" (median {fmt.pct(r['peer_median'], 0)}, {r['band']})")
             row[f"{label} status"] = r["status"] + ref
         rows.append(row)
     return pd.DataFrame(rows)
@@ -189,7 +191,7 @@ def scorecard(classified: pd.DataFrame) -> pd.DataFrame:
 def display_table(bench: pd.DataFrame) -> pd.DataFrame:
     """The benchmark rows as text for the page (percentages, source, year, confidence)."""
     out = bench.copy()
-    out["value"] = [f"{v:.0%}" if m != "gross_dollar_churn" else f"{v:.0%} churned"
+    out["value"] = [fmt.pct(v, 0) if m != "gross_dollar_churn" else f"{fmt.pct(v, 0)} churned"
                     for m, v in zip(out["metric"], out["value"])]
     out["metric"] = out["metric"].map({**METRIC_LABELS, "gross_dollar_churn": "Gross dollar churn"})
     out["statistic"] = out["statistic"].str.replace("_", " ")

@@ -449,7 +449,7 @@ def affordable_display(aff: pd.DataFrame, hide: tuple[str, ...] = ()) -> pd.Data
     Display only (strings); the XLSX keeps the numbers. Segments in `hide` are left out.
     """
     def money(v: object) -> str:
-        return f"${float(v):,.0f}" if _ok(v) else "-"
+        return fmt.money_exact(float(v)) if _ok(v) else "-"
 
     def num(v: object, digits: int = 0) -> str:
         return f"{float(v):,.{digits}f}" if _ok(v) else "-"

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from app import store
+from app import fmt, store
 from app.schema import KINDS, quote_ident
 
 # The date column that says what period each table covers.
@@ -107,7 +107,7 @@ def text_table(df: pd.DataFrame, width: int, right: tuple[str, ...] = (), max_wi
 def status_text(st: Status, path: object, width: int = 100, n_imports: int = 10) -> str:
     """`python -m app status`: the store, its as-of date and ARR, each table, the last imports."""
     lines = [f"Store: {path}",
-             f"As of: {st.as_of.isoformat()}   accounts with ARR: {st.active_accounts:,}   ARR: ${st.arr:,.0f}",
+             f"As of: {st.as_of.isoformat()}   accounts with ARR: {st.active_accounts:,}   ARR: {fmt.money_exact(st.arr)}",
              "", "Tables:"]
     t = st.tables.rename(columns={"holds": "what it holds"})
     lines += text_table(t, width, right=("rows",))

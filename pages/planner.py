@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from app import charts_planning, export, planner_inputs, ui
+from app import charts_planning, export, fmt, planner_inputs, ui
 from planning import model, scenario as sc
 from planning.benchmarks import spend_band
 
@@ -157,7 +157,7 @@ def _segment_inputs(s: sc.Scenario, i: int, g: sc.Segment, cols: dict, k, by_tot
                              format="%.0f", key=k(name, "acc"), help=sc.FIELD[("start", "accounts")].help)
         arr = c.number_input(f"ARR now ({name})", 0.0, value=float(g.start.arr or 0), step=10_000.0, format="%.0f",
                              key=k(name, "arr"), help=sc.FIELD[("start", "arr")].help)
-        c.caption(f"${arr:,.0f} ARR")
+        c.caption(f"{fmt.money_exact(arr)} ARR")
         csms = c.number_input(f"CSMs now ({name})", 0, value=int(g.start.csms or 0), step=1, key=k(name, "csms"),
                               help=sc.FIELD[("start", "csms")].help)
         start_v = sc.Start(float(acc), float(arr), int(csms))
