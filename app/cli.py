@@ -266,8 +266,16 @@ def cmd_deck(args: argparse.Namespace) -> int:
     if not out.parent.is_dir():
         raise CliError(f"--out {args.out}: the folder {out.parent} does not exist", 2)
     cur = _open(args)
+    from app.packs import content
+    from planning.scenario import ScenarioError
+
+    try:  # the operator's own files are read here; any other name is a saved scenario's
+        scenarios = [content.scenario_file(cur, n) if n.endswith(".json") and Path(n).is_file() else n
+                     for n in (args.scenario or ())]
+    except ScenarioError as exc:
+        raise CliError(f"--scenario: {exc}", 2) from exc
     try:
-        pack = packs.write(cur, args.kind, out, segment=args.segment, scenarios=args.scenario or (),
+        pack = packs.write(cur, args.kind, out, segment=args.segment, scenarios=scenarios,
                            template=args.template)
     except TemplateError as exc:
         raise CliError(str(exc), 2) from exc

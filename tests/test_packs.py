@@ -452,3 +452,19 @@ def test_cli_board_deck_both_formats_and_formula_names(sample_copy, tmp_path):
     (tmp_path / "lo").mkdir()
     pdf = office_pdf(tmp_path / "board.pptx", tmp_path / "lo")
     assert EVIL.split("|")[0] in _pdftotext(pdf)
+
+
+def test_a_scenario_name_from_the_page_is_never_opened_as_a_file(tmp_path):
+    """Saved-scenario names are user text: a name that is a path to a scenario file must not load it."""
+    import shutil
+
+    from app.packs import content
+    from tests.conftest import ROOT
+
+    f = tmp_path / "stolen.json"
+    shutil.copy(ROOT / "data" / "scenarios" / "example.json", f)
+    con = store.connect(tmp_path / "s.duckdb")
+    with pytest.raises(content.PackError, match="no scenario is saved yet"):
+        content._resolve_scenarios(con, [str(f)])
+    assert content.scenario_file(con, str(f)).segments  # the CLI's explicit path still works
+    con.close()

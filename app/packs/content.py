@@ -408,10 +408,24 @@ def _definitions_slide(extra: Sequence[str] = ()) -> Slide:
                  "data/spend_benchmarks.csv.")
 
 
-def _resolve_scenarios(cur: store.Cursor, scenarios: Sequence[Any]) -> dict[str, Any]:
-    """Names of saved scenarios, scenario JSON files, or Scenario objects -> {name: Scenario}."""
-    from pathlib import Path
+def scenario_file(cur: store.Cursor, path: str) -> Any:
+    """A scenario JSON file chosen by the operator (the CLI's --scenario FILE.json), start values from the store."""
+    from planning import scenario as sc
 
+    s = sc.load_file(path)
+    if s.needs_start:
+        d = planner_inputs.StoreDefaults(store.as_of(cur), planner_inputs.starting_point(cur), pd.DataFrame(),
+                                         "history")
+        s = planner_inputs.fill_from_store(s, d)
+    return s
+
+
+def _resolve_scenarios(cur: store.Cursor, scenarios: Sequence[Any]) -> dict[str, Any]:
+    """Names of saved scenarios, or Scenario objects -> {name: Scenario}.
+
+    A name is only ever looked up among the saved scenarios, never opened as a file: names come
+    from users (the Planner page). The CLI reads the operator's scenario files itself (scenario_file).
+    """
     from planning import scenario as sc
 
     out: dict[str, Any] = {}
@@ -420,16 +434,8 @@ def _resolve_scenarios(cur: store.Cursor, scenarios: Sequence[Any]) -> dict[str,
             s = item
         else:
             name = str(item)
-            p = Path(name)
             try:
-                if name.endswith(".json") and p.is_file():
-                    s = sc.load_scenario(p)
-                    if s.needs_start:
-                        d = planner_inputs.StoreDefaults(store.as_of(cur), planner_inputs.starting_point(cur),
-                                                         pd.DataFrame(), "history")
-                        s = planner_inputs.fill_from_store(s, d)
-                else:
-                    s = planner_inputs.load_saved(cur, name)
+                s = planner_inputs.load_saved(cur, name)
             except sc.ScenarioError as exc:
                 saved = list(planner_inputs.list_saved(cur)["name"])
                 raise PackError(f"scenario {name!r}: {exc}" + (
