@@ -76,9 +76,12 @@ st.caption(f"Expected net renewed ARR {fmt.money(t['expected_net'])}: expected r
            "change at renewal seen in the last 12 months per segment (renewed ARR / ARR due of the renewals that "
            "renewed). " + cal.note)
 
-tabs = st.tabs(["By month", "By segment", "By CSM"])
+# Only the open tab's chart and table are built and sent (lazy tabs): a warm rerun stays light.
+tabs = st.tabs(["By month", "By segment", "By CSM"], key="fc_group_tab", on_change="rerun")
 for tab, (frame, key, temporal) in zip(tabs, [(fc.by_month, "month", True), (fc.by_segment, "segment", False),
                                                (fc.by_csm, "csm_name", False)]):
+    if tab.open is False:
+        continue
     with tab:
         if frame.empty:
             st.info("No contracts are due in this window.")
@@ -108,8 +111,10 @@ else:
                "by P(renew)); drivers: the factors that raised this contract's churn score most against renewed peers of its "
                "segment. Click a column to sort; the downloads add the account id, billing, renewals in the "
                "window, a suggested play per driver and the second and third drivers.")
-    # Fits the page: the full list (ids, plays, drivers 2-3) is in the downloads.
-    st.dataframe(view, hide_index=True, width="stretch", column_order=[
+    # Fits the page: the full list (ids, plays, drivers 2-3) is in the downloads (only the shown columns are sent).
+    shown_cols = ["Name", "Segment", "CSM", "Renewal date", "ARR due", "P(renew)", "Expected ARR lost", "Driver 1",
+                  "Play 1"]
+    st.dataframe(view[shown_cols], hide_index=True, width="stretch", column_order=[
         "Name", "Segment", "CSM", "Renewal date", "ARR due", "P(renew)", "Expected ARR lost", "Driver 1",
         "Play 1"],
         column_config={
