@@ -186,8 +186,8 @@ def raw_values(cur: store.Cursor, inp: Inputs, units: pd.DataFrame | None = None
     metric_params = ", ".join(f"$m{i}" for i in range(len(inp.usage_metrics))) or "NULL"
     params.update({f"h{i}": p for i, p in enumerate(risk.HIGH_PRIORITIES)})
     high = ", ".join(f"$h{i}" for i in range(len(risk.HIGH_PRIORITIES)))
-    extra = "".join(f", a.{quote_ident(c)} AS {quote_ident('x_' + c)}"
-                    for c in [*inp.extra_numeric, *(c for c, _ in inp.extra_categories)])
+    extra = "".join(f", TRY_CAST(a.{quote_ident(c)} AS DOUBLE) AS {quote_ident('x_' + c)}" for c in inp.extra_numeric)
+    extra += "".join(f", a.{quote_ident(c)} AS {quote_ident('x_' + c)}" for c, _ in inp.extra_categories)
     mode = _GIVEN if units is not None else _GRID
     mode = {k: v.format(ticket_days=int(TICKET_DAYS)) for k, v in mode.items()}
     sql = _SQL.format(**mode,
@@ -201,37 +201,45 @@ def raw_values(cur: store.Cursor, inp: Inputs, units: pd.DataFrame | None = None
         frame["t"] = frame["t"].astype("datetime64[s]")
     cur.register(name, frame)
     try:
-        return store.query_df(cur, sql, params)
+        # Arrow-backed columns: millions of account ids and labels stay Arrow strings instead of becoming
+        # Python objects (that conversion took as long as the query on the 100,000-account base).
+        return cur.sql(sql, params=params).to_arrow_table().to_pandas(types_mapper=pd.ArrowDtype)
     finally:
         cur.unregister(name)
 
 
 def _ratio(a: pd.Series | np.ndarray, b: pd.Series | np.ndarray) -> np.ndarray:
-    a, b = np.asarray(a, float), np.asarray(b, float)
+    a = _f(a) if isinstance(a, pd.Series) else np.asarray(a, float)
+    b = _f(b) if isinstance(b, pd.Series) else np.asarray(b, float)
     with np.errstate(divide="ignore", invalid="ignore"):
         r = np.where(b > 0, a / b - 1, np.nan)
     return np.clip(r, -1.0, 3.0)
+
+
+def _f(s: pd.Series) -> np.ndarray:
+    """float64 with NaN for missing, from a numpy or Arrow-backed column."""
+    return s.to_numpy(dtype=float, na_value=np.nan)
 
 
 def values(raw: pd.DataFrame, inp: Inputs) -> pd.DataFrame:
     """The factor inputs (one column per factor source) from raw values; NaN = unknown."""
     X = pd.DataFrame(index=raw.index)
     for i, k in enumerate(inp.metric_keys):
-        last = raw[f"u{i}_last"].astype(float)
-        X[f"{k}_level"] = np.log1p(last.clip(lower=0))
+        last = _f(raw[f"u{i}_last"])
+        X[f"{k}_level"] = np.log1p(np.clip(last, 0, None))
         X[f"{k}_trend"] = _ratio(last, raw[f"u{i}_m4"])
-    seats = raw["seats"].astype(float)
+    seats = _f(raw["seats"])
     if inp.active_metric is not None:
         i = list(inp.usage_metrics).index(inp.active_metric)
         with np.errstate(divide="ignore", invalid="ignore"):
-            X["utilisation"] = np.clip(np.where(seats > 0, raw[f"u{i}_last"].astype(float) / seats, np.nan), 0, 3)
-    X["nps"] = raw["nps"].astype(float)
-    X["tickets"] = raw["tickets"].astype(float)
-    X["high_tickets"] = raw["high_tickets"].astype(float)
-    X["tenure"] = raw["tenure_months"].astype(float)
+            X["utilisation"] = np.clip(np.where(seats > 0, _f(raw[f"u{i}_last"]) / seats, np.nan), 0, 3)
+    X["nps"] = _f(raw["nps"])
+    X["tickets"] = _f(raw["tickets"])
+    X["high_tickets"] = _f(raw["high_tickets"])
+    X["tenure"] = _f(raw["tenure_months"])
     X["contraction"] = _ratio(raw["arr_last"], raw["arr_12m"])
     for c in inp.extra_numeric:
-        X[f"x_{c}"] = pd.to_numeric(raw[f"x_{c}"], errors="coerce").astype(float)
+        X[f"x_{c}"] = _f(raw[f"x_{c}"])
     for c, _vals in inp.extra_categories:
-        X[f"x_{c}"] = raw[f"x_{c}"].astype(object)
+        X[f"x_{c}"] = raw[f"x_{c}"]
     return X

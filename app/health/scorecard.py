@@ -72,11 +72,11 @@ class Factor:
     def bins(self, v: pd.Series | np.ndarray) -> np.ndarray:
         """Bin index of each value (the last bin = unknown)."""
         if self.kind == "x_cat":
-            s = pd.Series(v, dtype=object).reset_index(drop=True)
-            codes = {c: i for i, c in enumerate(self.categories)}
-            idx = s.map(lambda x: codes.get(x, len(self.categories))).to_numpy(np.int64)  # not listed: other
+            s = pd.Series(v).reset_index(drop=True)
+            idx = pd.Index(list(self.categories), dtype=object).get_indexer(s.astype(object))
+            idx = np.where(idx < 0, len(self.categories), idx)  # not listed: other
             return np.where(s.isna().to_numpy(), len(self.categories) + 1, idx)
-        x = np.asarray(v, dtype=float)
+        x = v.to_numpy(dtype=float, na_value=np.nan) if isinstance(v, pd.Series) else np.asarray(v, dtype=float)
         idx = np.searchsorted(np.asarray(self.edges, float), x, side="right")
         return np.where(np.isnan(x), len(self.edges) + 1, idx)
 

@@ -40,10 +40,12 @@ def score_frame(cfg: Config, raw: pd.DataFrame, inp: factors.Inputs) -> pd.DataF
     s, P = scorecard.score(cfg, X)
     lvl = X[f"{inp.metric_keys[0]}_level"].to_numpy(float) if inp.metric_keys else None
     util = X["utilisation"].to_numpy(float) if "utilisation" in X else np.full(len(X), np.nan)
-    stg = stages.stage(raw["tenure_months"].to_numpy(float), util, lvl, raw["next_renewal"].notna().to_numpy())
-    out = pd.DataFrame({"account_id": raw["account_id"].to_numpy(), "t": pd.to_datetime(raw["t"]),
-                        "segment": raw["segment"].to_numpy(), "csm_id": raw["csm_id"].to_numpy(), "stage": stg,
-                        "stuck": stages.stuck(stg, raw["tenure_months"].to_numpy(float)), "score": s,
+    tenure = X["tenure"].to_numpy(float)
+    stg = stages.stage(tenure, util, lvl, raw["next_renewal"].notna().to_numpy())
+    r = raw.reset_index(drop=True)
+    out = pd.DataFrame({"account_id": r["account_id"], "t": pd.to_datetime(r["t"]).astype("datetime64[us]"),
+                        "segment": r["segment"], "csm_id": r["csm_id"], "stage": stg,
+                        "stuck": stages.stuck(stg, tenure), "score": s,
                         "band": scorecard.band(s, cfg.red_below, cfg.green_from)})
     for j, name in enumerate(cfg.names):
         out[f"points_{name}"] = P[:, j]
@@ -100,8 +102,9 @@ def fit_at(cur: store.Cursor, cutoff: dt.date, inp: factors.Inputs | None = None
         raise ValueError("no renewal with a known outcome yet: the learned health score needs renewal history "
                          "(load subscriptions or contracts, and usage)")
     raw = factors.raw_values(cur, inp, units=units)
-    raw = raw.merge(units.assign(t=pd.to_datetime(units["t"]).astype(raw["t"].dtype)), on=["account_id", "t"])
-    raw = raw[raw["arr_now"].fillna(0) > 0].reset_index(drop=True)  # accounts with ARR at t only
+    raw = raw.assign(account_id=raw["account_id"].astype(object), t=pd.to_datetime(raw["t"]).dt.date.astype(object))
+    raw = raw.merge(units.assign(t=units["t"].astype(object)), on=["account_id", "t"])
+    raw = raw[raw["arr_now"].fillna(0).astype(float) > 0].reset_index(drop=True)  # accounts with ARR at t only
     return scorecard.fit_learned(inp, factors.values(raw, inp), raw["churned"].to_numpy(int),
                                  data_version=data_version)
 
@@ -263,7 +266,7 @@ def compare(cur: store.Cursor, cfg: Config, before: dt.date, after: dt.date,
         units = pd.DataFrame({"account_id": list(account_ids) * 2,
                               "t": [after] * len(account_ids) + [before] * len(account_ids)})
         raw = factors.raw_values(cur, inp, units=units)
-        raw = raw[raw["arr_now"].fillna(0) > 0]
+        raw = raw[raw["arr_now"].fillna(0).astype(float) > 0]
         sf = score_frame(cfg, raw.reset_index(drop=True), inp)
         a, b = sf[sf["t"] == pd.Timestamp(after)], sf[sf["t"] == pd.Timestamp(before)]
     pcols = [f"points_{n}" for n in cfg.names]
@@ -305,7 +308,7 @@ def explain(cur: store.Cursor, cfg: Config, account_id: str, before: dt.date, af
     inp = factors.inputs(cur)
     units = pd.DataFrame({"account_id": [account_id, account_id], "t": [before, after]})
     raw = factors.raw_values(cur, inp, units=units)
-    raw["t"] = pd.to_datetime(raw["t"]).dt.date
+    raw["t"] = pd.to_datetime(raw["t"]).dt.date.astype(object)
     X = factors.values(raw, inp)
     _, P = scorecard.score(cfg, X)
     ib = int(np.flatnonzero(raw["t"].to_numpy() == before)[0])
