@@ -526,13 +526,11 @@ def prepare(raw: RawTable, kind: str, file_name: str, mapping: dict[str, str] | 
             add(o.notna() & norm.isna(), by_target["outcome"][0], frame[by_target["outcome"][0]],
                 f"an outcome among {list(OUTCOMES)}")
             out["outcome"] = norm
-        if "renewed_arr" in out:
-            ra, a = out["renewed_arr"], out["arr"]
-            derived = np.select([ra == 0, ra < a, ra > a], ["churned", "downgraded", "expanded"], "renewed")
-            derived = pd.Series(derived, index=out.index).where(ra.notna(), None)
-            # object first: an outcome column with no value at all parses as float (pandas 4 refuses
-            # to fill that with strings)
-            out["outcome"] = out["outcome"].astype(object).fillna(derived) if "outcome" in out else derived
+        # An outcome left empty next to a renewed ARR is given by the one outcome rule in the renewals
+        # view (store.outcome_sql), not derived here a second time.
+        if "outcome" in out:
+            # object: an outcome column with no value at all parses as float (pandas 4 refuses strings there)
+            out["outcome"] = out["outcome"].astype(object)
     if k.key and k.key in out:
         key = out[k.key]
         # counting distinct keys is about twice as fast as marking duplicates: mark only if there are any

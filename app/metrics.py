@@ -314,11 +314,11 @@ def retention_series(cur: store.Cursor, window_months: int = 12, segment: str | 
 
 # ---------------------------------------------------------------- renewal rates
 
-# Imported contracts may carry an outcome without renewed_arr: churned -> 0, otherwise the ARR due.
+# renewed: the renewals view's renewed ARR (one rule, app/store.py: an outcome without renewed ARR renews flat).
 _RENEWAL_SQL = f"""
     WITH r AS (
         SELECT end_date, arr, outcome,
-               coalesce(renewed_arr, CASE WHEN outcome = 'churned' THEN 0 ELSE arr END) AS renewed
+               renewed
         FROM renewals
         WHERE outcome IS NOT NULL AND {ACCOUNT_FILTER}
     )
@@ -370,7 +370,7 @@ def _trailing_renewal(cur: store.Cursor, params: dict[str, Any],
         WITH w AS (SELECT unnest($ks) AS k, CAST(unnest($los) AS DATE) AS lo, CAST(unnest($his) AS DATE) AS hi),
         r AS (
             SELECT w.k, account_id, arr, outcome,
-                   coalesce(renewed_arr, CASE WHEN outcome = 'churned' THEN 0 ELSE arr END) AS renewed
+                   renewed
             FROM renewals JOIN w ON end_date > w.lo AND end_date <= w.hi
             WHERE outcome IS NOT NULL AND {ACCOUNT_FILTER}
         ),

@@ -130,13 +130,18 @@ LEFT JOIN (SELECT csm_id, min(name) AS name FROM csms GROUP BY csm_id) c ON c.cs
 """
 
 
+# Bumped whenever the derived tables' or views' definitions change: a store built by an older
+# version is rebuilt on its next (writable) open, so no page reads a stale shape.
+DERIVED_VERSION = "2"
+
+
 def ensure_schema(con: Cursor) -> None:
     for kind in KINDS:
         con.execute(table_ddl(kind))
     con.execute(_APP_DDL)
     if not table_exists(con, "account_csm"):
         con.execute(_ACCOUNT_CSM_VIEW)
-    if not table_exists(con, "arr_monthly"):
+    if not table_exists(con, "arr_monthly") or get_meta(con, "derived_version") != DERIVED_VERSION:
         with transaction(con):
             rebuild_derived(con)
 
@@ -508,6 +513,16 @@ def rebuild_derived(cur: Cursor) -> None:
                 "SELECT account_id, month, arr FROM arr_bridge_account WHERE arr > 0")
     cur.execute("DROP TABLE arr_levels")
     _rebuild_contracts(cur, asof)
+    set_meta(cur, "derived_version", DERIVED_VERSION)
+
+
+def outcome_sql(renewed: str, due: str) -> str:
+    """The renewal-outcome rule, written once, as SQL over two column names (never user text).
+
+    churned (renewed ARR 0) / downgraded (below the ARR due) / expanded (above) / renewed (equal).
+    """
+    return (f"CASE WHEN {renewed} = 0 THEN 'churned' WHEN {renewed} < {due} THEN 'downgraded' "
+            f"WHEN {renewed} > {due} THEN 'expanded' ELSE 'renewed' END")
 
 
 def _rebuild_contracts(cur: Cursor, asof: dt.date) -> None:
@@ -580,11 +595,7 @@ def _rebuild_contracts(cur: Cursor, asof: dt.date) -> None:
             FROM judged0 j LEFT JOIN late l ON l.account_id = j.account_id AND l.end_date = j.end_date
         )
         SELECT account_id, start_date, end_date, arr,
-               CASE WHEN end_date + $grace > $asof THEN NULL
-                    WHEN renewed = 0 THEN 'churned'
-                    WHEN renewed < arr THEN 'downgraded'
-                    WHEN renewed > arr THEN 'expanded'
-                    ELSE 'renewed' END AS outcome,
+               CASE WHEN end_date + $grace > $asof THEN NULL ELSE """ + outcome_sql("renewed", "arr") + """ END AS outcome,
                CASE WHEN end_date + $grace > $asof THEN NULL ELSE renewed END AS renewed_arr
         FROM judged
         """,
@@ -593,11 +604,22 @@ def _rebuild_contracts(cur: Cursor, asof: dt.date) -> None:
     cur.execute(
         """
         CREATE OR REPLACE VIEW renewals AS
-        SELECT contract_id, account_id, start_date, end_date, arr, outcome, renewed_arr, 'imported' AS source
-        FROM contracts WHERE (SELECT count(*) FROM contracts) > 0
+        WITH imported AS (
+            -- an imported contract may carry renewed ARR without an outcome: the rule gives it one
+            SELECT contract_id, account_id, start_date, end_date, arr, renewed_arr,
+                   coalesce(outcome, CASE WHEN renewed_arr IS NOT NULL THEN """ + outcome_sql("renewed_arr", "arr") + """
+                                     END) AS outcome
+            FROM contracts WHERE (SELECT count(*) FROM contracts) > 0
+        )
+        SELECT contract_id, account_id, start_date, end_date, arr, outcome, renewed_arr,
+               -- renewed ARR as every metric reads it: an outcome without renewed ARR renews flat (0 if churned)
+               coalesce(renewed_arr, CASE WHEN outcome = 'churned' THEN 0 WHEN outcome IS NOT NULL THEN arr END)
+                   AS renewed,
+               'imported' AS source
+        FROM imported
         UNION ALL
         SELECT account_id || ':' || CAST(end_date AS VARCHAR) AS contract_id,
-               account_id, start_date, end_date, arr, outcome, renewed_arr, 'derived' AS source
+               account_id, start_date, end_date, arr, outcome, renewed_arr, renewed_arr AS renewed, 'derived' AS source
         FROM contracts_derived WHERE (SELECT count(*) FROM contracts) = 0
         """
     )

@@ -162,3 +162,34 @@ def test_db_path_precedence(monkeypatch, tmp_path):
 def test_write_table_refuses_unsafe_identifiers(empty_cur):
     with pytest.raises(ValueError):
         quote_ident('x"; DROP TABLE accounts; --')
+
+
+def test_imported_contracts_take_the_one_outcome_rule(tmp_path):
+    """An outcome left empty next to a renewed ARR gets the rule's outcome in the renewals view, once."""
+    from app import importer
+
+    cur = store.connect(tmp_path / "c.duckdb")
+    assert importer.import_file(cur, "accounts", b"account_id\nA\nB\nC\nD\nE\n", "a.csv").ok
+    csv = (b"contract_id,account_id,start_date,end_date,arr,renewed_arr,outcome\n"
+           b"k1,A,2023-01-01,2024-01-01,100,0,\nk2,B,2023-01-01,2024-01-01,100,80,\n"
+           b"k3,C,2023-01-01,2024-01-01,100,120,\nk4,D,2023-01-01,2024-01-01,100,100,\n"
+           b"k5,E,2023-01-01,2024-01-01,100,,churned\n")
+    assert importer.import_file(cur, "contracts", csv, "c.csv").ok
+    got = dict(cur.execute("SELECT contract_id, outcome || ':' || renewed FROM renewals ORDER BY 1").fetchall())
+    assert got == {"k1": "churned:0.0", "k2": "downgraded:80.0", "k3": "expanded:120.0", "k4": "renewed:100.0",
+                   "k5": "churned:0.0"}
+    # the stored rows keep what the file said: the rule is applied when read, in one place
+    assert cur.execute("SELECT count(*) FROM contracts WHERE outcome IS NULL").fetchall() == [(4,)]
+    cur.close()
+
+
+def test_an_older_store_is_rebuilt_to_the_current_derived_version(tmp_path):
+    path = tmp_path / "old.duckdb"
+    con = store.connect(path)
+    store.set_meta(con, "derived_version", "1")
+    con.execute("CREATE OR REPLACE VIEW renewals AS SELECT 1 AS x")  # an old shape
+    con.close()
+    con = store.connect(path)
+    assert store.get_meta(con, "derived_version") == store.DERIVED_VERSION
+    assert "renewed" in store.columns_of(con, "renewals")
+    con.close()
