@@ -109,6 +109,18 @@ def connect(path: str | os.PathLike[str] | None = None, read_only: bool = False,
     return con
 
 
+def memory(threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """A private in-memory DuckDB connection (never the store file), for work over files such as the
+    usage rollup of raw events (app/scale/rollup.py). Extensions never download; the session time zone
+    is UTC, so naive timestamps read as UTC."""
+    config: dict[str, Any] = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    if threads:
+        config["threads"] = int(threads)
+    con = duckdb.connect(":memory:", config=config)
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
 class StoreError(RuntimeError):
     """A store problem worth showing to a user as is."""
 
