@@ -118,6 +118,7 @@ def memory(threads: int | None = None) -> duckdb.DuckDBPyConnection:
         config["threads"] = int(threads)
     con = duckdb.connect(":memory:", config=config)
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
     return con
 
 
