@@ -69,27 +69,29 @@ k AS MATERIALIZED (
     SELECT account_id, t, CAST(date_trunc('month', t + INTERVAL 1 DAY) AS DATE) AS c
     FROM {k_source}
 ),
-kc AS MATERIALIZED (SELECT DISTINCT account_id, c FROM k),
-um AS (  -- usage per account, metric and month (a month's rows averaged)
-    SELECT account_id, metric, CAST(date_trunc('month', date) AS DATE) AS month, avg(value) AS v
+kc AS MATERIALIZED (
+    SELECT account_id, c, CAST(c - INTERVAL 1 MONTH AS DATE) AS c1, CAST(c - INTERVAL 4 MONTH AS DATE) AS c4,
+           CAST(c - INTERVAL 13 MONTH AS DATE) AS c13
+    FROM (SELECT DISTINCT account_id, c FROM k)
+),
+um AS (  -- usage per account and month, one column per metric (a month's rows averaged)
+    SELECT account_id, CAST(date_trunc('month', date) AS DATE) AS month{usage_cols}
     FROM usage
     WHERE metric IN ({metric_params}) AND date >= (SELECT min(c) FROM kc) - INTERVAL 4 MONTH
       AND date < (SELECT max(c) FROM kc)
     GROUP BY ALL
 ),
-uc AS (
-    SELECT kc.account_id, kc.c{usage_cols}
-    FROM kc LEFT JOIN um ON um.account_id = kc.account_id
-         AND um.month IN (CAST(kc.c - INTERVAL 1 MONTH AS DATE), CAST(kc.c - INTERVAL 4 MONTH AS DATE))
-    GROUP BY kc.account_id, kc.c
+uc AS (  -- equality joins on the month: last complete month and the month 3 months before it
+    SELECT kc.account_id, kc.c{usage_pick}
+    FROM kc
+    LEFT JOIN um l ON l.account_id = kc.account_id AND l.month = kc.c1
+    LEFT JOIN um p ON p.account_id = kc.account_id AND p.month = kc.c4
 ),
 arrc AS (
-    SELECT kc.account_id, kc.c,
-           max(m.arr) FILTER (WHERE m.month = CAST(kc.c - INTERVAL 1 MONTH AS DATE)) AS arr_last,
-           max(m.arr) FILTER (WHERE m.month = CAST(kc.c - INTERVAL 13 MONTH AS DATE)) AS arr_12m
-    FROM kc JOIN arr_monthly m ON m.account_id = kc.account_id
-         AND m.month IN (CAST(kc.c - INTERVAL 1 MONTH AS DATE), CAST(kc.c - INTERVAL 13 MONTH AS DATE))
-    GROUP BY kc.account_id, kc.c
+    SELECT kc.account_id, kc.c, l.arr AS arr_last, p.arr AS arr_12m
+    FROM kc
+    LEFT JOIN arr_monthly l ON l.account_id = kc.account_id AND l.month = kc.c1
+    LEFT JOIN arr_monthly p ON p.account_id = kc.account_id AND p.month = kc.c13
 ),
 sp AS (  -- the first month of the current run of months with ARR
     SELECT k.account_id, k.t, max(st.month) AS spell_start
@@ -99,14 +101,13 @@ sp AS (  -- the first month of the current run of months with ARR
 ),
 n AS (
     SELECT k.account_id, k.t, arg_max(n.score, n.date) AS nps, max(n.date) AS nps_date
-    FROM k JOIN nps n ON n.account_id = k.account_id AND n.date <= k.t
-         AND n.date > k.t - INTERVAL {nps_days} DAY
+    FROM k JOIN (SELECT account_id, score, CAST(date AS DATE) AS date FROM nps) n
+         ON n.account_id = k.account_id AND n.date <= k.t AND n.date > CAST(k.t - INTERVAL {nps_days} DAY AS DATE)
     GROUP BY ALL
 ),
 {tickets_cte},
 tk AS (
-    SELECT account_id, t, count(*) AS tickets,
-           count(*) FILTER (WHERE lower(trim(priority)) IN ({high})) AS high_tickets
+    SELECT account_id, t, sum(n) AS tickets, coalesce(sum(n) FILTER (WHERE priority IN ({high})), 0) AS high_tickets
     FROM tx GROUP BY ALL
 ),
 rn AS (
@@ -133,7 +134,6 @@ LEFT JOIN sp ON sp.account_id = k.account_id AND sp.t = k.t
 LEFT JOIN n ON n.account_id = k.account_id AND n.t = k.t
 LEFT JOIN tk ON tk.account_id = k.account_id AND tk.t = k.t
 LEFT JOIN rn ON rn.account_id = k.account_id AND rn.t = k.t
-ORDER BY k.t, k.account_id
 """
 
 # The weekly grid: every account with an active line item (ARR > 0) at each date. Lines and tickets
@@ -146,9 +146,16 @@ _GRID = dict(
     GROUP BY ALL
 )""",
     k_source="seats",
-    tickets_cte="""tx AS (
-    SELECT x.account_id, d.t, x.priority FROM _hf_dates d
-    JOIN tickets x ON x.opened_at <= d.t AND x.opened_at > d.t - INTERVAL {ticket_days} DAY
+    tickets_cte="""x0 AS (  -- tickets of the grid's span, per account and day
+    SELECT account_id, CAST(opened_at AS DATE) AS d, lower(trim(priority)) AS priority, count(*) AS n
+    FROM tickets
+    WHERE opened_at > (SELECT min(t) FROM _hf_dates) - INTERVAL {ticket_days} DAY
+      AND opened_at < (SELECT max(t) FROM _hf_dates) + INTERVAL 1 DAY
+    GROUP BY ALL
+),
+tx AS (
+    SELECT x.account_id, CAST(d.t AS DATE) AS t, x.priority, x.n FROM _hf_dates d
+    JOIN x0 x ON x.d <= CAST(d.t AS DATE) AND x.d > CAST(d.t - INTERVAL {ticket_days} DAY AS DATE)
 )""")
 # Given units (account, date): joined by account.
 _GIVEN = dict(
@@ -161,7 +168,7 @@ lines AS (
 )""",
     k_source="u0",
     tickets_cte="""tx AS (
-    SELECT k.account_id, k.t, x.priority FROM k
+    SELECT k.account_id, k.t, lower(trim(x.priority)) AS priority, 1 AS n FROM k
     JOIN tickets x ON x.account_id = k.account_id AND x.opened_at <= k.t
          AND x.opened_at > k.t - INTERVAL {ticket_days} DAY
 )""")
@@ -176,13 +183,11 @@ def raw_values(cur: store.Cursor, inp: Inputs, units: pd.DataFrame | None = None
     Usage metric names and priorities are bound parameters; identifiers are fixed or whitelisted.
     """
     params: dict[str, object] = {}
-    cols = []
+    cols, pick = [], []
     for i, m in enumerate(inp.usage_metrics):
         params[f"m{i}"] = m
-        cols.append(f"max(um.v) FILTER (WHERE um.metric = $m{i} AND um.month = CAST(kc.c - INTERVAL 1 MONTH AS DATE))"
-                    f" AS u{i}_last")
-        cols.append(f"max(um.v) FILTER (WHERE um.metric = $m{i} AND um.month = CAST(kc.c - INTERVAL 4 MONTH AS DATE))"
-                    f" AS u{i}_m4")
+        cols.append(f"avg(value) FILTER (WHERE metric = $m{i}) AS v{i}")
+        pick += [f"l.v{i} AS u{i}_last", f"p.v{i} AS u{i}_m4"]
     metric_params = ", ".join(f"$m{i}" for i in range(len(inp.usage_metrics))) or "NULL"
     params.update({f"h{i}": p for i, p in enumerate(risk.HIGH_PRIORITIES)})
     high = ", ".join(f"$h{i}" for i in range(len(risk.HIGH_PRIORITIES)))
@@ -191,7 +196,8 @@ def raw_values(cur: store.Cursor, inp: Inputs, units: pd.DataFrame | None = None
     mode = _GIVEN if units is not None else _GRID
     mode = {k: v.format(ticket_days=int(TICKET_DAYS)) for k, v in mode.items()}
     sql = _SQL.format(**mode,
-                      usage_cols="".join(",\n           " + c for c in cols), metric_params=metric_params,
+                      usage_cols="".join(",\n           " + c for c in cols),
+                      usage_pick="".join(", " + c for c in pick), metric_params=metric_params,
                       high=high, extra_cols=extra, nps_days=int(NPS_DAYS), ticket_days=int(TICKET_DAYS),
                       renewal_days=int(RENEWAL_STAGE_DAYS), min_term=int(STAGE_MIN_TERM_MONTHS))
     name = "_hf_units" if units is not None else "_hf_dates"

@@ -72,10 +72,12 @@ class Factor:
     def bins(self, v: pd.Series | np.ndarray) -> np.ndarray:
         """Bin index of each value (the last bin = unknown)."""
         if self.kind == "x_cat":
-            s = pd.Series(v).reset_index(drop=True)
-            idx = pd.Index(list(self.categories), dtype=object).get_indexer(s.astype(object))
-            idx = np.where(idx < 0, len(self.categories), idx)  # not listed: other
-            return np.where(s.isna().to_numpy(), len(self.categories) + 1, idx)
+            codes, uniques = pd.factorize(pd.Series(v).reset_index(drop=True), use_na_sentinel=True)
+            # each distinct value once: its category's index, or "other" when not listed
+            of_unique = pd.Index(list(self.categories), dtype=object).get_indexer(pd.Index(uniques).astype(object))
+            of_unique = np.append(np.where(of_unique < 0, len(self.categories), of_unique),
+                                  len(self.categories) + 1)  # codes == -1 (missing) -> unknown
+            return of_unique[codes]
         x = v.to_numpy(dtype=float, na_value=np.nan) if isinstance(v, pd.Series) else np.asarray(v, dtype=float)
         idx = np.searchsorted(np.asarray(self.edges, float), x, side="right")
         return np.where(np.isnan(x), len(self.edges) + 1, idx)
