@@ -32,6 +32,7 @@ SECTIONS: dict[str, tuple[str, bool]] = {
     "forecast": ("bench.bench_forecast", True),
     "risk": ("bench.bench_risk", False),
     "planner": ("bench.bench_planner", False),
+    "health": ("bench.bench_health", True),
     "app": ("bench.bench_app", True),
     "packs": ("bench.bench_packs", True),
 }
