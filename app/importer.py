@@ -30,6 +30,8 @@ IGNORE = ""  # mapping target meaning "do not import this column"
 
 # Row numbers in messages are the spreadsheet's: the header is row 1.
 HEADER_ROWS = 1
+# A raw frame may carry each row's number in its file in this column (presets drop and reorder rows).
+ROW_COLUMN = "__row"
 
 _PERIOD_WORDS = {
     "monthly": 1, "month": 1, "mo": 1, "m": 1, "quarterly": 3, "quarter": 3, "q": 3,
@@ -389,9 +391,11 @@ def prepare(raw: RawTable, kind: str, file_name: str, mapping: dict[str, str] | 
             date_format: str | None = None) -> Prepared:
     """Map, type and validate a raw table. Never raises for bad content: problems are returned."""
     k = KINDS[kind]
-    src_cols = [str(c) for c in raw.frame.columns]
     frame = raw.frame.copy()
-    frame.columns = src_cols
+    frame.columns = [str(c) for c in frame.columns]
+    # A preset (app/sources/presets.py) that drops or reorders rows carries each row's number in the file
+    src_rows = frame.pop(ROW_COLUMN) if ROW_COLUMN in frame else None
+    src_cols = list(frame.columns)
     problems: list[Problem] = []
     notes = list(raw.notes)
 
@@ -419,7 +423,8 @@ def prepare(raw: RawTable, kind: str, file_name: str, mapping: dict[str, str] | 
         problems.append(Problem(file_name, None, None, None, "either an ARR or an MRR column mapped, not both"))
 
     n = len(frame)
-    rows = pd.Series(np.arange(n) + HEADER_ROWS + 1, index=frame.index)
+    rows = pd.Series(np.arange(n) + HEADER_ROWS + 1, index=frame.index) if src_rows is None else \
+        src_rows.astype("int64")
     out = pd.DataFrame(index=frame.index)
 
     def add(mask: pd.Series, column: str, values: pd.Series, expected: str) -> None:
@@ -454,6 +459,10 @@ def prepare(raw: RawTable, kind: str, file_name: str, mapping: dict[str, str] | 
             add(empty, label, values, f"a value ({col.name} is required)")
         if col.type == STR:
             out[col.name] = stripped.where(~empty, None)
+            if col.name == "currency":  # ISO 4217 codes, any case in the file ('usd' in Stripe's exports)
+                add(~empty & ~stripped.str.fullmatch(r"[A-Za-z]{3}"), label, values,
+                    "a three-letter ISO currency code (USD, EUR, ...)")
+                out[col.name] = out[col.name].str.upper()
         elif col.type in (NUMBER, INT):
             num = _arrow_float(stripped)
             if num is None:
@@ -469,6 +478,8 @@ def prepare(raw: RawTable, kind: str, file_name: str, mapping: dict[str, str] | 
                 add(frac, label, values, "a whole number")
             if col.non_negative:
                 add(num < 0, label, values, "a non-negative amount")
+            if kind == "fx_rates" and col.name == "rate":
+                add(num == 0, label, values, "a rate above zero")
             if kind == "nps" and col.name == "score":
                 add(num.notna() & ((num < 0) | (num > 10)), label, values, "an NPS score from 0 to 10")
             out[col.name] = num.astype("Int64") if col.type == INT and not (~empty & num.isna()).any() else num
@@ -558,7 +569,7 @@ def prepare(raw: RawTable, kind: str, file_name: str, mapping: dict[str, str] | 
                     ident += "_x"
                 taken.add(ident)
                 out[ident] = frame[c].astype(str).where(frame[c].astype(str).str.strip() != "", None)
-            notes.append(f"extra columns kept on accounts: {', '.join(unmapped)}")
+            notes.append(f"extra columns kept on {kind}: {', '.join(unmapped)}")
         else:
             notes.append(f"columns not imported: {', '.join(unmapped)}")
     # canonical columns absent from the file are stored empty
@@ -625,18 +636,40 @@ class Parsed:
 
 
 def parse(data: bytes, file_name: str, kind: str, mapping: dict[str, str] | None = None, sheet: str | None = None,
-          date_format: str | None = None) -> Parsed:
-    """Read, map and validate a file without the store (the Data page caches this once per file and choices)."""
+          date_format: str | None = None, preset: str | None = None) -> Parsed:
+    """Read, map and validate a file without the store (the Data page caches this once per file and choices).
+
+    preset: a source preset's name (app/sources/presets.py), "none" for no preset, None to detect one
+    from the header.
+    """
     try:
         raw = read_table(data, file_name, sheet)
     except ImportRefused as exc:
         return Parsed(None, None, tuple(exc.problems))
-    return Parsed(raw, prepare(raw, kind, file_name, mapping, date_format))
+    return parse_raw(raw, file_name, kind, mapping, date_format, preset)
+
+
+def parse_raw(raw: RawTable, file_name: str, kind: str, mapping: dict[str, str] | None = None,
+              date_format: str | None = None, preset: str | None = None) -> Parsed:
+    """parse() of a table already read (a file, or rows of a database query as text cells)."""
+    from app.sources import presets
+
+    try:
+        raw, pre_problems, pre_mapping = presets.apply(raw, kind, file_name, preset)
+    except ImportRefused as exc:
+        return Parsed(None, None, tuple(exc.problems))
+    if pre_mapping:
+        mapping = {**pre_mapping, **(mapping or {})}
+    prep = prepare(raw, kind, file_name, mapping, date_format)
+    if pre_problems:
+        prep = Prepared(prep.frame, tuple(pre_problems) + prep.problems, prep.notes, prep.mapping)
+    return Parsed(raw, prep)
 
 
 def check(cur: store.Cursor, kind: str, data: bytes, file_name: str, mode: str = "replace",
           mapping: dict[str, str] | None = None, sheet: str | None = None,
-          date_format: str | None = None, clear_first: bool = False, parsed: Parsed | None = None) -> Check:
+          date_format: str | None = None, clear_first: bool = False, parsed: Parsed | None = None,
+          preset: str | None = None) -> Check:
     """Read, map and validate a file against the store without writing anything.
 
     clear_first: check it as the first file of an emptied store (see import_file).
@@ -653,23 +686,31 @@ def check(cur: store.Cursor, kind: str, data: bytes, file_name: str, mode: str =
                                 "their accounts: import accounts first)"))
     if problems:
         return Check((), {}, None, tuple(problems), ())
-    parsed = parsed or parse(data, file_name, kind, mapping, sheet, date_format)
+    parsed = parsed or parse(data, file_name, kind, mapping, sheet, date_format, preset)
     if parsed.raw is None or parsed.prep is None:
         return Check((), {}, None, parsed.problems, ())
     raw, prep = parsed.raw, parsed.prep
     problems = list(prep.problems)
     conflicts = False
+    frame = prep.frame
+    src_of = {t: src for src, t in prep.mapping.items() if t}
+    if KINDS[kind].money and "currency" in src_of and "__row" in frame:
+        # amounts in other currencies: converted to the store's reporting currency (a copy: parse() is cached)
+        from app.sources import fx
+
+        frame, fx_problems, fx_notes = fx.convert_frame(cur, kind, frame, file_name, src_of)
+        problems += fx_problems
+        prep = Prepared(frame, prep.problems, prep.notes + tuple(fx_notes), prep.mapping)
     if "__row" in prep.frame and not clear_first:  # the required columns were found: check against the store
-        src_of = {t: src for src, t in prep.mapping.items() if t}
         problems += _store_checks(cur, kind, prep.frame, file_name, mode, src_of)
         if kind == "accounts" and mode == "replace" and not prep.problems:
             orphans = store.orphan_summary(cur, prep.frame["account_id"])
             problems += [Problem(file_name, None, src_of.get("account_id", "account_id"), None, m) for m in orphans]
             conflicts = bool(orphans)
     problems.sort(key=lambda p: (p.row is not None, p.row or 0))
-    examples = tuple(_first_value(raw.frame[c]) for c in raw.frame.columns)
-    return Check(tuple(str(c) for c in raw.frame.columns), prep.mapping, prep.frame, tuple(problems), prep.notes,
-                 examples, conflicts)
+    examples = tuple(_first_value(raw.frame[c]) for c in raw.frame.columns if c != ROW_COLUMN)
+    return Check(tuple(str(c) for c in raw.frame.columns if c != ROW_COLUMN), prep.mapping, prep.frame,
+                 tuple(problems), prep.notes, examples, conflicts)
 
 
 def _first_value(col: pd.Series) -> str:
@@ -693,16 +734,19 @@ def sheet_names(data: bytes, file_name: str) -> list[str]:
 
 def import_file(cur: store.Cursor, kind: str, data: bytes, file_name: str, mode: str = "replace",
                 mapping: dict[str, str] | None = None, sheet: str | None = None,
-                date_format: str | None = None, clear_first: bool = False) -> ImportReport:
+                date_format: str | None = None, clear_first: bool = False, preset: str | None = None,
+                parsed: Parsed | None = None) -> ImportReport:
     """Validate and import one file; all or nothing. Every attempt is recorded in import_log.
 
     clear_first (accounts or csms only): in the same transaction, first empty every data
     table (the sample company, or earlier imports), then import the file: the one step
     from the sample to one's own data. Nothing changes if the file is refused.
+    preset: see parse(). parsed: parse_raw() of rows read elsewhere (a database query; data is then
+    the query's text, for the log's hash).
     """
     notes: tuple[str, ...] = ()
     try:
-        chk = check(cur, kind, data, file_name, mode, mapping, sheet, date_format, clear_first)
+        chk = check(cur, kind, data, file_name, mode, mapping, sheet, date_format, clear_first, parsed, preset)
         notes = chk.notes
         if not chk.ok:
             return _refuse(cur, kind, file_name, mode, data, list(chk.problems), notes)
@@ -803,6 +847,8 @@ def load_frames(cur: store.Cursor, frames: dict[str, pd.DataFrame], *, as_of: st
 def _replace_all(cur: store.Cursor, frames: dict[str, pd.DataFrame]) -> None:
     for kind in KINDS:
         frame = frames.get(kind)
+        if frame is None and kind == "fx_rates":  # exchange rates are settings: kept (replaced by an import)
+            continue
         if frame is None:
             frame = pd.DataFrame({c: pd.Series(dtype="object") for c in KINDS[kind].names})
         store.write_table(cur, kind, frame, "replace")

@@ -31,7 +31,7 @@ class Kind:
     columns: tuple[Column, ...]
     key: str | None = None  # unique key column, if any
     money: bool = False  # carries arr, or mrr (mapped to arr x 12)
-    keeps_extra: bool = False  # unknown source columns are kept (accounts only)
+    keeps_extra: bool = False  # unknown source columns are kept (accounts, subscriptions, contracts)
     description: str = ""
     date_pairs: tuple[tuple[str, str], ...] = field(default=())  # (start, end): end >= start
 
@@ -59,6 +59,12 @@ _ARR = Column("arr", NUMBER, False, ("annual recurring revenue", "arr usd", "ann
 MRR = Column("mrr", NUMBER, False, ("monthly recurring revenue", "mrr usd", "monthly value",
                                     "monthly amount", "monthly fee", "monthly price"), True,
              "monthly recurring revenue (stored as arr = 12 x mrr)")
+
+_CURRENCY = Column("currency", STR, False, ("currency code", "curr", "iso currency", "currencyisocode",
+                                           "currency iso code", "deal currency code", "deal_currency_code"),
+                   description="ISO code of the source amount (converted to the reporting currency at import)")
+_ARR_ORIGINAL = Column("arr_original", NUMBER, False, ("arr original", "original arr"), True,
+                       "ARR in the source currency, before conversion (kept)")
 
 KINDS: dict[str, Kind] = {
     k.name: k
@@ -100,9 +106,12 @@ KINDS: dict[str, Kind] = {
                 Column("quantity", NUMBER, False, ("qty", "seats", "licenses", "licences", "units"), True),
                 Column("billing_period_months", INT, False, ("billing period", "billing frequency", "term months",
                                                              "billing cycle", "billing interval"), True),
+                _CURRENCY,
+                _ARR_ORIGINAL,
             ),
             key="subscription_id",
             money=True,
+            keeps_extra=True,
             description="billing line items; monthly ARR per account is derived from them",
             date_pairs=(("start_date", "end_date"),),
         ),
@@ -116,9 +125,12 @@ KINDS: dict[str, Kind] = {
                 _ARR,
                 Column("outcome", STR, False, ("renewal outcome", "result", "renewal status", "status")),
                 Column("renewed_arr", NUMBER, False, ("renewal arr", "renewed amount", "new arr"), True),
+                _CURRENCY,
+                _ARR_ORIGINAL,
             ),
             key="contract_id",
             money=True,
+            keeps_extra=True,
             description="contracts with renewal dates and, once known, the outcome",
             date_pairs=(("start_date", "end_date"),),
         ),
@@ -182,6 +194,16 @@ KINDS: dict[str, Kind] = {
             key="csm_id",
             description="the CSM roster with fully loaded annual cost",
             date_pairs=(("start_date", "end_date"),),
+        ),
+        Kind(
+            "fx_rates",
+            (
+                Column("date", DATE, True, ("rate date", "as of", "valid from", "effective date", "month")),
+                Column("currency", STR, True, ("currency code", "iso currency", "from currency", "code")),
+                Column("rate", NUMBER, True, ("fx rate", "exchange rate", "rate to reporting", "rate to usd"), True),
+            ),
+            description="exchange rates: units of the reporting currency per 1 unit of the currency, from a date on "
+                        "(docs/sources.md)",
         ),
     )
 }
