@@ -21,6 +21,7 @@ import pandas as pd
 
 from app import importer, store
 from app.schema import KINDS
+from app.sources import presets
 
 log = logging.getLogger("app.cli")
 # A library logs, the application decides where: without --debug (or logging set up by
@@ -137,9 +138,14 @@ def cmd_load(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    cur = _open(args)
-    report = importer.import_path(cur, args.kind, args.file, mode=args.mode, mapping=mapping or None,
-                                  sheet=args.sheet, date_format=args.date_format)
+    if args.from_url or args.query:
+        cur, report = _load_query(args, mapping)
+    elif not args.file:
+        raise CliError("load: give a FILE, or --from-url URL with --query SQL", 2)
+    else:
+        cur = _open(args)
+        report = importer.import_path(cur, args.kind, args.file, mode=args.mode, mapping=mapping or None,
+                                      sheet=args.sheet, date_format=args.date_format, preset=args.preset)
     if report.ok:
         print(report.message)
         for n in report.notes:
@@ -149,6 +155,64 @@ def cmd_load(args: argparse.Namespace) -> int:
         return 0
     print(report.message, file=sys.stderr)
     return 1
+
+
+def _load_query(args: argparse.Namespace, mapping: dict[str, str]) -> tuple[store.Cursor, importer.ImportReport]:
+    """load KIND --from-url URL --query SQL: the query's rows through the same mapping, checks and write as a file."""
+    from app.sources import db
+
+    if args.file:
+        raise CliError("load: give either a FILE or --from-url with --query, not both", 2)
+    if not (args.from_url and args.query):
+        raise CliError("load: --from-url and --query go together (a PostgreSQL URL without a password, and a "
+                       "SELECT)", 2)
+    try:
+        q = db.Query(db.check_url(args.from_url), args.query)
+    except db.SourceError as exc:
+        raise CliError(str(exc), 2) from None
+    cur = _open(args)
+    try:
+        raw = db.read_query(q.url, q.sql, q.label)
+        parsed = importer.parse_raw(raw, q.label, args.kind, mapping or None, args.date_format, args.preset)
+    except importer.ImportRefused as exc:  # refused like a file: logged, nothing changed
+        parsed = importer.Parsed(None, None, tuple(exc.problems))
+    return cur, importer.import_file(cur, args.kind, q.sql.encode(), q.label, mode=args.mode,
+                                     mapping=mapping or None, date_format=args.date_format, preset=args.preset,
+                                     parsed=parsed)
+
+
+def cmd_refresh(args: argparse.Namespace) -> int:
+    """Every source of sources.toml in one transaction (all or nothing)."""
+    from app.sources import refresh
+
+    try:
+        sources = refresh.load_config(args.config)
+    except refresh.ConfigError as exc:
+        raise CliError(str(exc), 2) from None
+    cur = _open(args)
+    report = refresh.run(cur, sources, str(args.config))
+    if not report.ok:
+        print(report.message, file=sys.stderr)
+        return 1
+    print(report.message)
+    if not args.no_prepare:
+        _prepare(cur)
+    return 0
+
+
+def cmd_currency(args: argparse.Namespace) -> int:
+    """Show or set the reporting currency and the conversion rule (stored amounts are converted again)."""
+    from app.sources import fx
+
+    cur = _open(args)
+    if args.code or args.rule:
+        code = args.code or fx.reporting_currency(cur)
+        try:
+            fx.set_reporting_currency(cur, code, args.rule)
+        except ValueError as exc:
+            raise CliError(str(exc), 1) from None
+    print(fx.rates_note(cur))
+    return 0
 
 
 def _prepare(cur: store.Cursor) -> None:
@@ -328,7 +392,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = with_db(sub.add_parser("load", help="import a CSV, Parquet or Excel file into one table"))
     sp.add_argument("kind", choices=list(KINDS))
-    sp.add_argument("file")
+    sp.add_argument("file", nargs="?", help="the file (or --from-url with --query)")
+    sp.add_argument("--preset", choices=[*presets.PRESETS, presets.NONE], metavar="NAME",
+                    help="a ready-made source (docs/sources.md): " + ", ".join(presets.PRESETS)
+                         + "; default: detected from the header; none: no preset")
+    sp.add_argument("--from-url", metavar="URL",
+                    help="a PostgreSQL source, postgresql://user@host:5432/db (the password from PGPASSWORD or "
+                         "~/.pgpass, never in the URL)")
+    sp.add_argument("--query", metavar="SQL", help="with --from-url: the SELECT whose rows are imported")
     sp.add_argument("--map", action="append", metavar="SOURCE=TARGET",
                     help="map a source column to a canonical column (TARGET empty: ignore it)")
     sp.add_argument("--mode", choices=["replace", "append"], default="replace")
@@ -338,6 +409,18 @@ def build_parser() -> argparse.ArgumentParser:
                     help="skip preparing the renewal forecasts after the import (loading several files: run "
                          "`prepare` after the last)")
     sp.set_defaults(fn=cmd_load)
+
+    sp = with_db(sub.add_parser("refresh", help="load every source of sources.toml in one transaction (all or "
+                                                "nothing; see sources.example.toml)"))
+    sp.add_argument("--config", default="sources.toml", help="the sources file (default: ./sources.toml)")
+    sp.add_argument("--no-prepare", action="store_true", help="skip preparing the renewal forecasts afterwards")
+    sp.set_defaults(fn=cmd_refresh)
+
+    sp = with_db(sub.add_parser("currency", help="show or set the reporting currency and the conversion rule"))
+    sp.add_argument("code", nargs="?", help="ISO code, e.g. USD, EUR (stored amounts are converted again)")
+    sp.add_argument("--rule", choices=["start-month", "budget"],
+                    help="start-month: the rate of each line's start month; budget: each currency's latest rate")
+    sp.set_defaults(fn=cmd_currency)
 
     sp = with_db(sub.add_parser("prepare", help="train the renewal model, score the contracts due and store the "
                                                 "forecast page's results for the current data (load does this)"))

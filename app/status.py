@@ -12,7 +12,7 @@ from app.schema import KINDS, quote_ident
 # The date column that says what period each table covers.
 COVERAGE_COLUMN = {
     "accounts": "created_at", "subscriptions": "start_date", "contracts": "end_date", "usage": "date",
-    "nps": "date", "tickets": "opened_at", "churn_reasons": "date", "csms": "start_date",
+    "nps": "date", "tickets": "opened_at", "churn_reasons": "date", "csms": "start_date", "fx_rates": "date",
 }
 
 
