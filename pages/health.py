@@ -111,10 +111,12 @@ if len(stuck):
                     column_config={"link": ACCOUNT_LINK, "name": "Name", "csm_name": "CSM",
                                    "tenure_months": st.column_config.NumberColumn("Months", format="%.1f")})
 
+# the renewal model's P(renew) of contracts due (the same cached result as the Forecast page's)
+with st.spinner("Scoring the renewals due with the renewal model (once per data change)...", show_time=True):
+    scored = ui.cached(renewals.score_due)
+due = book.renewals_due(scored, scored.as_of)
 if csm != "All CSMs":
     st.subheader(f"{csm}'s book")
-    scored = ui.cached(renewals.score_due)
-    due = book.renewals_due(scored, scored.as_of)
     b = book.csm_book(cfg, snap if segment is None else view, due, csm)
     st.caption(f"{fmt.count(len(b['accounts']))} accounts, {fmt.money(b['accounts']['arr'].sum())} ARR; "
                f"{fmt.count(len(b['renewals']))} renewals due in the next {book.RENEWAL_DAYS} days; "
@@ -133,8 +135,7 @@ if csm != "All CSMs":
 else:
     names = csm_names
 st.download_button("CSM books (XLSX, one sheet per CSM)", key="health_xlsx", on_click="ignore",
-                   data=lambda: book.book_xlsx(cfg, snap, book.renewals_due(ui.cached(renewals.score_due),
-                                                                             ui.as_of()), names),
+                   data=lambda: book.book_xlsx(cfg, snap, due, names),
                    file_name="csm_books.xlsx",
                    mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
