@@ -30,11 +30,16 @@ $(BIN)/.installed-test: $(BIN)/.installed requirements-test.txt
 	(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils) \
 	  || (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils)
 
+# PostgreSQL for the database-source tests (tests/test_postgres.py starts its own throwaway server on a socket).
+/usr/bin/pg_ctlcluster:
+	(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) \
+	  || (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql)
+
 run: $(BIN)/.installed
 	$(BIN)/python -m app sample --if-missing --db $(DB)
 	CS_DB=$(DB) $(BIN)/streamlit run streamlit_app.py --server.port $(PORT)
 
-test: $(BIN)/.installed-test /usr/bin/chromium /usr/bin/soffice /usr/bin/pdftoppm
+test: $(BIN)/.installed-test /usr/bin/chromium /usr/bin/soffice /usr/bin/pdftoppm /usr/bin/pg_ctlcluster
 	$(BIN)/python -m pytest
 
 test-fast: $(BIN)/.installed-test
