@@ -1,7 +1,7 @@
 """Customer health: scores and bands, movers and why, stages, a CSM's book, the score against past renewals."""
 import streamlit as st
 
-from app import fmt, renewals, status, ui
+from app import export, fmt, renewals, status, ui
 from app import forecast as topdown
 from app.health import book, evaluate, scorecard, snapshots
 
@@ -47,6 +47,7 @@ for col, b in zip(c[1:], ("red", "yellow", "green")):
                help=f"Accounts whose score is in the {b} band (red below {cfg.red_below:g}, green from "
                     f"{cfg.green_from:g}); ARR = their ARR in the score date's month.")
 
+SHOWN = 500  # rows of the accounts table sent to the browser (a 100,000-account book would take seconds per rerun)
 ACCOUNT_LINK = st.column_config.LinkColumn("Account", display_text=r"account=(.*)$",
                                            help="Opens the account page.")
 
@@ -59,7 +60,10 @@ def linked(df):
 
 st.subheader("Accounts, weakest first")
 table = book.with_weakest(cfg, view)
-st.dataframe(linked(table), hide_index=True, width="stretch",
+if len(table) > SHOWN:
+    st.caption(f"The {fmt.count(SHOWN)} lowest scores of {fmt.count(len(table))}; the CSV has every account with its "
+               "points per factor.")
+st.dataframe(linked(table.head(SHOWN)), hide_index=True, width="stretch",
              column_order=["link", "name", "segment", "csm_name", "arr", "score", "band", "stage", "weakest_factor",
                            "play"],
              column_config={
@@ -71,6 +75,9 @@ st.dataframe(linked(table), hide_index=True, width="stretch",
                  "weakest_factor": st.column_config.TextColumn("Weakest factor",
                                                                help="The factor furthest below its best points."),
                  "play": "Suggested play"})
+
+st.download_button("Scores (CSV, every account, points per factor)", key="health_csv", on_click="ignore",
+                   data=lambda: export.to_csv_bytes(table), file_name="health_scores.csv", mime="text/csv")
 
 st.subheader("Biggest movers this week")
 mv = ui.cached_write(snapshots.movers, set_id, 200)

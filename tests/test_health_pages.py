@@ -37,6 +37,7 @@ def test_health_page_scores_movers_stages_book_and_check(sample_copy, monkeypatc
     accounts = at.dataframe[0].value
     assert accounts["link"].str.fullmatch(r"/account\?account=A\d{5}").all()
     assert accounts["score"].is_monotonic_increasing
+    assert len(accounts) == min(500, total)  # the weakest 500 are sent to the browser, the CSV has all
     reasons = [m.value for m in at.markdown if m.value.startswith("- ") and "points" in m.value]
     assert reasons and all(r.rstrip().endswith("points") for r in reasons)
     # warm rerun: everything from the caches
