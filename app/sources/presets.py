@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from app.importer import (HEADER_ROWS, IGNORE, MAX_PROBLEMS_SHOWN, ROW_COLUMN, ImportRefused, Problem, RawTable,
-                          parse_dates, _clean_number)
+                          _clean_number, date_order, parse_dates)
 from app.schema import normalize_name, safe_identifier
 from app.sources.fx import ZERO_DECIMAL
 
@@ -59,6 +59,14 @@ class Ctx:
             return pd.Series("", index=self.frame.index)
         return self.frame[col].astype(str).str.strip()
 
+    def file_order(self) -> str | None:
+        """One file, one day/month order: 'us' or 'eu' when the file's date columns show one (as the importer)."""
+        if not hasattr(self, "_order"):
+            cols = [c for n, c in self.by_norm.items() if "date" in n or n.endswith("utc") or n.startswith("created")]
+            orders = {date_order(self.text(c)) for c in cols} - {None}
+            self._order = orders.pop() if len(orders) == 1 else None
+        return self._order
+
     def rows(self) -> pd.Series:
         return self.frame[ROW_COLUMN]
 
@@ -89,7 +97,7 @@ class Ctx:
         t = self.text(col)
         if col is None:
             return pd.Series(pd.NaT, index=self.frame.index, dtype="datetime64[us]")
-        parsed, col_problem = parse_dates(t)
+        parsed, col_problem = parse_dates(t, None, self.file_order())
         if col_problem:
             self.problems.append(Problem(self.file_name, None, col, None, col_problem))
         self.bad((t != "") & parsed.isna(), col, "a date (YYYY-MM-DD, optionally with a time, or MM/DD/YYYY)")
@@ -173,7 +181,7 @@ def _stripe_customers(x: Ctx) -> Out:
 
 def _overlaps(x: Ctx, key: pd.Series, start: pd.Series, end: pd.Series, key_col: str | None, what: str) -> None:
     """Lines of one key may follow each other but not overlap: an exact repeat is a duplicate, else an overlap."""
-    d = pd.DataFrame({"k": key, "s": start, "e": end.fillna(pd.Timestamp.max), "row": x.rows()})
+    d = pd.DataFrame({"k": key, "s": start, "e": end.fillna(pd.Timestamp("9999-12-31")), "row": x.rows()})
     d = d[key != ""]
     if not key.duplicated().any():
         return
@@ -573,9 +581,9 @@ def apply(raw: RawTable, kind: str, file_name: str, preset: str | None = None
         return _minor_units(raw), [], None
     frame = raw.frame.copy()
     frame.columns = [str(c) for c in frame.columns]
-    frame[ROW_COLUMN] = np.arange(len(frame)) + HEADER_ROWS + 1
-    if p.name.startswith("salesforce"):
+    if p.name.startswith("salesforce"):  # trailing rows only: the row numbers of the others stay
         frame = _drop_footer(frame)
+    frame[ROW_COLUMN] = np.arange(len(frame)) + HEADER_ROWS + 1
     x = Ctx(frame.reset_index(drop=True), file_name)
     out = p.transform(x)
     cols = dict(out.columns)
