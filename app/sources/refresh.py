@@ -15,6 +15,7 @@ Every source is read and checked first; then, in one transaction, each is checke
 refresh has left it so far (accounts, csms and fx_rates first, the rest in the file's order) and written;
 the stored rows must all belong to known accounts at the end, the derived tables are rebuilt once, and the
 import log gets one row per source and one for the refresh. Anything wrong anywhere, and nothing changes.
+A store holding the sample company is emptied first, in the same transaction.
 """
 from __future__ import annotations
 
@@ -190,6 +191,10 @@ def run(cur: store.Cursor, sources: list[Source], config: str = "sources.toml") 
                 raise ImportRefused(list(parsed.prep.problems))
             read.append((src, data, label, parsed))
         with store.transaction(cur):
+            if store.sample_label(cur):  # the first refresh replaces the sample company entirely
+                importer._replace_all(cur, {})
+                store.set_meta(cur, "as_of", None)
+                store.set_meta(cur, "sample", None)
             for src, data, label, parsed in read:
                 failed = label
                 chk = importer.check(cur, src.kind, data, label, src.mode, parsed=parsed)
