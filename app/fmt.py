@@ -13,10 +13,32 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 NA = "n/a"
+
+# The store's reporting currency (ISO code): the UI glue sets it once per script run (ui.sidebar_context), the
+# CLI and packs leave it at USD unless they set it. Money reads "$" in USD, "€", "£", "¥", else "CHF 1,200".
+_CURRENCY = threading.local()
+_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
+
+
+def set_currency(code: str | None) -> None:
+    """The currency money is written in, for this thread (a Streamlit script run): an ISO code, None = USD."""
+    _CURRENCY.code = (code or "USD").upper()
+
+
+def currency() -> str:
+    """The ISO code money is written in now (USD unless set)."""
+    return getattr(_CURRENCY, "code", "USD")
+
+
+def currency_symbol() -> str:
+    """$ for USD, € £ ¥, else the ISO code and a space."""
+    c = currency()
+    return _SYMBOLS.get(c, f"{c} ")
 
 AxisKind = Literal["money", "pct", "count"]
 
@@ -71,7 +93,7 @@ def money(x: float | None, digits: int = 2, signed: bool = False) -> str:
         body = f"{a / 1e3:,.1f}k"
     else:
         body = f"{a:,.0f}"
-    return _signed("$" + body, v, signed)
+    return _signed(currency_symbol() + body, v, signed)
 
 
 def money_exact(x: float | None, signed: bool = False) -> str:
@@ -79,7 +101,7 @@ def money_exact(x: float | None, signed: bool = False) -> str:
     v = _num(x)
     if v is None:
         return NA
-    return _signed(f"${abs(v):,.0f}", v, signed)
+    return _signed(f"{currency_symbol()}{abs(v):,.0f}", v, signed)
 
 
 def _signed(body: str, v: float, signed: bool) -> str:

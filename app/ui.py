@@ -304,7 +304,7 @@ def fiscal_start() -> int:
 
 
 def sidebar_context() -> None:
-    """On every page: which data this is (the sample company badge), its as-of date and fiscal year."""
+    """On every page: which data this is (the sample company badge), its as-of date, currency and fiscal year."""
     cur = cursor()
     sample = store.sample_label(cur)
     side = st.sidebar
@@ -312,9 +312,15 @@ def sidebar_context() -> None:
         side.badge("Sample company", icon=":material/science:", color="orange",
                    help=f"Generated data ({sample}). Start with your own on the Data page.")
     fy = store.fiscal_year_start(cur)
-    side.caption(f"As of {store.as_of(cur):%d %b %Y}"
+    from app import fmt
+    from app.sources import fx
+
+    ccy = fx.reporting_currency(cur)
+    fmt.set_currency(ccy)  # every money figure this run is written in the store's currency
+    side.caption(f"As of {store.as_of(cur):%d %b %Y} · {ccy}"
                  + ("" if fy == 1 else f" · fiscal year {periods.fiscal_year_text(fy).split(',')[0]}"),
-                 help="The month end every figure is computed at; set it and the fiscal year on the Data page.")
+                 help="The month end every figure is computed at, and the reporting currency every amount is in; "
+                      "set them and the fiscal year on the Data page.")
 
 
 def segment_filter(segments: list[str], where: Any = None) -> str | None:
