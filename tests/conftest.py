@@ -110,3 +110,15 @@ def app_page(page: str, timeout: int = 120):
         at.switch_page(page)
         at.run()
     return at
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local Spark session for the whole test run (local[2], web UI off, 4 shuffle partitions): the
+    JVM starts once (~20-30 s here) and stops at the session's end. Used by tests/test_rollup.py and
+    tests/test_fanout.py (marked slow; they still run in `make test`)."""
+    from app.scale import spark as sparkmod
+
+    session = sparkmod.session(master="local[2]", shuffle_partitions=4)
+    yield session
+    session.stop()
