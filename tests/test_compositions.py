@@ -315,7 +315,7 @@ def test_contracts_with_no_outcome_yet_import_without_pandas_warning(tmp_path):
             rep = importer.import_file(cur, "contracts", b"account_id,start_date,end_date,arr,outcome,renewed_arr\n"
                                        b"A,2023-01-01,2024-01-01,100,,\nB,2023-01-01,2024-01-01,100,,50\n", "c.csv")
         assert rep.ok, rep.message
-        assert store.query_rows(cur, "SELECT account_id, outcome FROM contracts ORDER BY 1") == \
+        assert store.query_rows(cur, "SELECT account_id, outcome FROM renewals ORDER BY 1") == \
             [("A", None), ("B", "downgraded")]
     finally:
         cur.close()
