@@ -278,20 +278,21 @@ def cached_from(fn: Callable[..., T], source: Any, source_key: str, *args: Any, 
 
 @st.cache_data(ttl=3600, max_entries=8, show_spinner=False)
 def _parse(file_id: str, kind: str, mapping: tuple | None, sheet: str | None, date_format: str | None,
-           _data: bytes, file_name: str) -> Any:
+           _data: bytes, file_name: str, preset: str | None = None) -> Any:
     from app import importer
 
-    return importer.parse(_data, file_name, kind, dict(mapping) if mapping is not None else None, sheet, date_format)
+    return importer.parse(_data, file_name, kind, dict(mapping) if mapping is not None else None, sheet, date_format,
+                          preset)
 
 
 def parsed_upload(upload: Any, kind: str, mapping: dict[str, str] | None, sheet: str | None,
-                  date_format: str | None) -> Any:
+                  date_format: str | None, preset: str | None = None) -> Any:
     """importer.parse of an uploaded file, once per file and choices (not on every rerun of the Data page).
 
     Keyed by the upload's id (a new upload of the same name is a new file), never by hashing its bytes.
     """
     return _parse(str(upload.file_id), kind, tuple(sorted(mapping.items())) if mapping is not None else None, sheet,
-                  date_format, upload.getvalue(), upload.name)
+                  date_format, upload.getvalue(), upload.name, preset)
 
 
 def as_of() -> dt.date:

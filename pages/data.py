@@ -3,6 +3,7 @@ import streamlit as st
 
 from app import importer, periods, renewals, store, ui
 from app.schema import KINDS
+from app.sources import db, fx, presets, refresh
 
 UPLOAD_GEN = "data_upload_gen"  # bumped after an import, so the uploader starts empty (non-widget key)
 
@@ -34,6 +35,14 @@ kind = left.selectbox("What does the file hold?", list(KINDS),
 mode = right.radio("Mode", ["replace", "append"], horizontal=True,
                    help="replace: the table becomes exactly this file. append: the file's rows are added; "
                         "ids already stored are refused.")
+kind_presets = presets.names(kind)
+DETECT = "Detect from the header"
+preset_label = st.selectbox(
+    "Source", [DETECT, *kind_presets, presets.NONE], disabled=not kind_presets,
+    format_func=lambda n: n if n in (DETECT, presets.NONE) else f"{presets.PRESETS[n].label} ({n})",
+    help="A ready-made source imports a Stripe, HubSpot, ChartMogul or Salesforce export with no mapping "
+         "(docs/sources.md). Detect: recognised from the file's header; none: map the columns yourself.")
+preset = None if preset_label == DETECT else preset_label
 upload = st.file_uploader("File", type=["csv", "txt", "tsv", "xlsx", "xlsm", "parquet"],
                           key=f"data_upload_{st.session_state.get(UPLOAD_GEN, 0)}",
                           help="The upload limit is set by server.maxUploadSize in .streamlit/config.toml.")
@@ -49,7 +58,7 @@ if upload is not None:
     date_format = importer.DATE_FORMATS[fmt_label]
 
     auto = importer.check(cur, kind, data, upload.name, mode, None, sheet, date_format,
-                          parsed=ui.parsed_upload(upload, kind, None, sheet, date_format))
+                          parsed=ui.parsed_upload(upload, kind, None, sheet, date_format, preset))
     mapping = None
     if auto.source_columns:
         st.subheader("Column mapping")
@@ -65,7 +74,7 @@ if upload is not None:
         mapping = {r["source column"]: (r["maps to"] or "") for r in edited.to_dict("records")}
         chk = auto if mapping == auto.mapping else importer.check(
             cur, kind, data, upload.name, mode, mapping, sheet, date_format,
-            parsed=ui.parsed_upload(upload, kind, mapping, sheet, date_format))
+            parsed=ui.parsed_upload(upload, kind, mapping, sheet, date_format, preset))
     else:
         chk = auto
 
@@ -97,7 +106,7 @@ if upload is not None:
 
     if st.button("Import", type="primary", disabled=not (chk.ok or clear_first)):
         report = importer.import_file(ui.write_cursor(), kind, data, upload.name, mode, mapping, sheet,
-                                      date_format, clear_first=clear_first)
+                                      date_format, clear_first=clear_first, preset=preset)
         ui.flash(report.message + "".join(f"\n- {n}" for n in report.notes) if report.ok else report.message,
                  ok=report.ok)
         if report.ok:  # the file is in: start the next upload from an empty uploader
@@ -106,6 +115,33 @@ if upload is not None:
                             show_time=True):
                 renewals.prepare_after_import(ui.write_cursor())
         st.rerun()  # a new run reads the new data everywhere
+
+with st.expander("Admin: load from a PostgreSQL query"):
+    st.caption(f"The rows of a SELECT go through the same mapping, checks and one-transaction write as a file, into "
+               f"**{kind}** ({mode}). The password comes from the server's PGPASSWORD or ~/.pgpass, never from here. "
+               "For every source at once, use `python -m app refresh` with a sources.toml.")
+    with st.form("db_form", border=False):
+        url = st.text_input("Database URL", placeholder="postgresql://reader@db.internal:5432/analytics")
+        sql = st.text_area("Query", placeholder="select account_id, day as date, 'logins' as metric, n as value "
+                                                "from usage_daily")
+        go = st.form_submit_button("Run the query and import", icon=":material/database:")
+    if go:
+        try:
+            q = db.Query(db.check_url(url), sql)
+            parsed = importer.parse_raw(db.read_query(q.url, q.sql, q.label), q.label, kind, None, None, preset)
+        except db.SourceError as exc:
+            st.error(str(exc))
+            parsed = q = None
+        except importer.ImportRefused as exc:
+            parsed, q = importer.Parsed(None, None, tuple(exc.problems)), db.Query(url, sql)
+        if parsed is not None:
+            report = importer.import_file(ui.write_cursor(), kind, q.sql.encode(), q.label, mode, parsed=parsed,
+                                          preset=preset)
+            ui.flash(report.message + "".join(f"\n- {n}" for n in report.notes) if report.ok else report.message,
+                     ok=report.ok)
+            if report.ok:
+                renewals.prepare_after_import(ui.write_cursor())
+            st.rerun()
 
 st.subheader("Settings")
 s1, s2 = st.columns(2)
@@ -137,7 +173,27 @@ with s2.form("fiscal_form", border=True):
         ui.flash(f"Fiscal year: {periods.fiscal_year_text(month)}.", ok=True)
         st.rerun()
 
+with st.form("currency_form", border=True):
+    st.caption(fx.rates_note(cur) + " Load your own rates as the fx_rates kind (date, currency, rate).")
+    c1, c2 = st.columns(2)
+    code = c1.text_input("Reporting currency", fx.reporting_currency(cur), max_chars=3,
+                         help="ISO code. Every amount in the store is converted to it at import (the original amount "
+                              "and currency are kept on each line); changing it converts the stored amounts again.")
+    how = c2.radio("Conversion", list(fx.RULES), index=list(fx.RULES).index(fx.rule(cur)), horizontal=True,
+                   help="start-month: the rate of each line's start month; budget: each currency's latest rate "
+                        "(load one rate per currency). docs/sources.md, Currencies.")
+    if st.form_submit_button("Save currency"):
+        try:
+            fx.set_reporting_currency(ui.write_cursor(), code, how)
+            ui.flash(f"Reporting currency: {code.upper()} ({how}).", ok=True)
+        except ValueError as exc:
+            ui.flash(str(exc), ok=False)
+        st.rerun()
+
 st.subheader("Import history")
+last_refresh = refresh.last_text(cur)
+if last_refresh:
+    st.caption(last_refresh)
 st.dataframe(ui.cached(store.import_history), hide_index=True, width="stretch")
 
 with st.expander("Reset to the sample company"):

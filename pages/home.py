@@ -3,6 +3,7 @@ import pandas as pd
 import streamlit as st
 
 from app import fmt, status, store, ui
+from app.sources import refresh
 
 st.title("Customer Success planner")
 st.caption("Retention as executives read it, renewal and churn forecasts, and CSM capacity and budget planning.")
@@ -44,6 +45,9 @@ if len(last_ok):
     r = last_ok.iloc[0]
     st.caption(f"Last import: {r['file_name']} into {r['kind']} ({r['rows']:,} row{'' if r['rows'] == 1 else 's'}, {r['mode']}) "
                f"at {r['imported_at']:%d %b %Y %H:%M}.")
+last_refresh = refresh.last_text(cur)
+if last_refresh:
+    st.caption(last_refresh)
 
 st.subheader("What is loaded")
 # Dates as ISO text so an empty table shows a blank, not "None"
