@@ -211,8 +211,10 @@ class Backtest:
 
 # ----------------------------------------------------------------- history from the store
 
-def history_frame(cur: store.Cursor, segment: str | None = None) -> pd.DataFrame:
-    """Monthly values of every quantity in QUANTITIES (month-start index) for a segment or all accounts.
+def history_frame(cur: store.Cursor, segment: str | None = None, region: str | None = None,
+                  csm_id: str | None = None) -> pd.DataFrame:
+    """Monthly values of every quantity in QUANTITIES (month-start index) for a segment or all accounts
+    (or the accounts of one region or CSM: the many-group fan-out, app/scale/fanout.py).
 
     From the account's current segment; months run from the segment's first month with
     ARR to the as-of month, gaps filled with zero. The first month's flows are left
@@ -221,7 +223,7 @@ def history_frame(cur: store.Cursor, segment: str | None = None) -> pd.DataFrame
     from app import metrics
 
     cols = list(QUANTITIES)
-    b = metrics.arr_bridge(cur, segment)  # the bridge's flows, aggregated once (app/metrics.py)
+    b = metrics.arr_bridge(cur, segment, region, csm_id)  # the bridge's flows, aggregated once (app/metrics.py)
     if b.empty:
         return pd.DataFrame(columns=cols, index=pd.DatetimeIndex([], freq="MS", name="month"), dtype=float)
     out = pd.DataFrame({"arr": b["end_arr"], "new_arr": b["new"] + b["reactivation"], "churned_arr": b["churn"],
