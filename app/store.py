@@ -145,7 +145,7 @@ LEFT JOIN (SELECT csm_id, min(name) AS name FROM csms GROUP BY csm_id) c ON c.cs
 
 # Bumped whenever the derived tables' or views' definitions change: a store built by an older
 # version is rebuilt on its next (writable) open, so no page reads a stale shape.
-DERIVED_VERSION = "2"
+DERIVED_VERSION = "3"
 
 
 def ensure_schema(con: Cursor) -> None:
@@ -529,6 +529,14 @@ def rebuild_derived(cur: Cursor) -> None:
     set_meta(cur, "derived_version", DERIVED_VERSION)
 
 
+def billing_period_sql(start: str = "start_date", end: str = "end_date",
+                       given: str = "billing_period_months") -> str:
+    """A line's billing period in months, written once: as given; else the line's own length (an invoice
+    line is one period; a 24-month term renews at its end, not at month 12); else 12 for an open-ended line."""
+    return (f"greatest(coalesce({given}, CASE WHEN {end} IS NULL THEN 12 "
+            f"ELSE greatest(date_diff('month', {start}, {end}), 1) END), 1)")
+
+
 def outcome_sql(renewed: str, due: str) -> str:
     """The renewal-outcome rule, written once, as SQL over two column names (never user text).
 
@@ -542,7 +550,7 @@ def _rebuild_contracts(cur: Cursor, asof: dt.date) -> None:
     """Contracts derived from line items.
 
     Each line's billing period end is a renewal date: start + k x billing_period_months
-    (12 when not given), plus its end_date. Lines of one account whose periods end on
+    (billing_period_sql: as given, else the line's own length, else 12), plus its end_date. Lines of one account whose periods end on
     the same date form one contract: arr = their summed ARR. Renewed ARR = ARR of those
     lines that go on past the date + ARR of the account's lines starting on the date;
     when that is zero, lines starting within RENEWAL_GRACE_DAYS after the date count
@@ -558,7 +566,7 @@ def _rebuild_contracts(cur: Cursor, asof: dt.date) -> None:
         CREATE OR REPLACE TABLE contracts_derived AS
         WITH s AS (
             SELECT account_id, start_date, end_date, arr,
-                   greatest(coalesce(billing_period_months, 12), 1) AS bp
+                   """ + billing_period_sql() + """ AS bp
             FROM subscriptions WHERE arr > 0
         ),
         k AS (

@@ -82,7 +82,10 @@ def reference_contracts(lines: list[tuple]) -> dict[tuple[str, dt.date], tuple]:
     due: dict[tuple[str, dt.date], list] = defaultdict(lambda: [dt.date.max, 0.0, 0.0])  # start, arr, continuing
     starts: dict[tuple[str, dt.date], float] = defaultdict(float)
     for a, start, end, arr, bp in lines:
-        bp = max(bp or 12, 1)
+        # the billing period: as given, else the line's own length in months, else 12 (open-ended)
+        if bp is None:
+            bp = 12 if end is None else max((end.year - start.year) * 12 + end.month - start.month, 1)
+        bp = max(bp, 1)
         starts[(a, start)] += arr
         dates, k = [], 1
         while True:  # the billing-period ends strictly before the line's end, up to the horizon
