@@ -292,3 +292,27 @@ def test_learned_score_auc_close_to_the_renewal_model(health_db):
 def test_quarter_ends_are_complete_windows():
     q = evaluate.quarter_ends(AS_OF, 4)
     assert q == [dt.date(2025, 9, 30), dt.date(2025, 12, 31), dt.date(2026, 3, 31), dt.date(2026, 6, 30)]
+
+
+def test_summary_bands_and_verdict_by_hand():
+    units = pd.DataFrame({
+        "q": [dt.date(2026, 3, 31)] * 4 + [dt.date(2026, 6, 30)] * 4,
+        "account_id": list("abcdefgh"),
+        "churned": [1, 0, 0, 0, 1, 1, 0, 0],
+        # learned: the churned account scores lowest in Q1; in Q2 one churned account scores highest
+        "score_learned": [10, 50, 60, 70, 20, 90, 30, 40],
+        "band_learned": ["red", "yellow", "yellow", "green", "red", "green", "red", "yellow"],
+        "score_house": [50, 40, 60, 70, 80, 90, 30, 40],
+        "band_house": ["yellow", "yellow", "yellow", "green", "green", "green", "red", "yellow"],
+        "p_churn_model": [0.9, 0.1, 0.2, 0.3, 0.8, 0.1, 0.5, 0.2],
+    })
+    s = evaluate.summary(units).set_index("quarter")
+    assert s.loc["2026-03-31", "auc_learned"] == 1.0 and s.loc["2026-03-31", "auc_model"] == 1.0
+    # Q2: churned {e: 20, f: 90}, renewed {g: 30, h: 40}: pairs (e beats both) + (f beats none) = 2 of 4
+    assert s.loc["2026-06-30", "auc_learned"] == 0.5
+    assert s.loc["all quarters", "accounts"] == 8 and s.loc["all quarters", "churn_rate"] == 3 / 8
+    b = evaluate.band_rates(units).set_index(["config", "band"])
+    assert b.loc[("learned", "red"), "churn_rate"] == 2 / 3 and b.loc[("learned", "green"), "churned"] == 1
+    words = " ".join(evaluate.verdict(evaluate.summary(units)))
+    assert "predicts churn worse than the learned score" in words
+    assert "Not enough renewal history" in evaluate.verdict(pd.DataFrame())[0]
