@@ -24,6 +24,7 @@ KEEP_SETS = 3  # snapshot sets kept in the store (older ones are dropped when a 
 HORIZON_DAYS = 90  # the score is fitted on, and checked against, renewals in the next 90 days
 USAGE_WARMUP_MONTHS = 6  # as the renewal model: a unit needs 6 months of usage history before it
 MAX_FIT_UNITS = 150_000  # the most recent units are used beyond this (as the renewal model caps contracts)
+CHUNK_WEEKS = 13  # snapshot weeks scored per pass: caps memory on a large book (3.4M account-weeks at 100,000)
 
 
 def week_dates(as_of: dt.date, weeks: int = WEEKS) -> list[dt.date]:
@@ -143,21 +144,25 @@ def ensure_snapshots(cur: store.Cursor, cfg: Config | None = None, weeks: int = 
     t0 = time.perf_counter()
     asof = store.as_of(cur)
     inp = factors.inputs(cur)
-    sf = scores_on(cur, cfg, week_dates(asof, weeks), inp)
+    dates = week_dates(asof, weeks)
     pcols = [f"points_{n}" for n in cfg.names]
-    frame = sf[["account_id", "t", "score", "band", "stage"]].copy()
-    for j, c in enumerate(pcols):
-        frame[f"p{j}"] = sf[c].to_numpy(float)
+    plist = "list_value(" + ", ".join(f"p{j}" for j in range(len(pcols))) + ")" if pcols else "[]"
     dv = store.data_version(cur)
     with store.transaction(cur):
         sid = store.query_rows(cur, "SELECT coalesce(max(set_id), 0) + 1 FROM health_snapshot_sets")[0][0]
-        cur.register("_hs_frame", frame)
-        try:
-            plist = "list_value(" + ", ".join(f"p{j}" for j in range(len(pcols))) + ")" if pcols else "[]"
-            cur.execute(f"INSERT INTO health_snapshots SELECT ?, CAST(t AS DATE), account_id, score, band, stage, "
-                        f"{plist} FROM _hs_frame", [sid])
-        finally:
-            cur.unregister("_hs_frame")
+        # CHUNK_WEEKS weeks at a time: the same scores (bins are fixed by the config), a quarter of the memory
+        for i in range(0, len(dates), CHUNK_WEEKS):
+            sf = scores_on(cur, cfg, dates[i:i + CHUNK_WEEKS], inp)
+            frame = sf[["account_id", "t", "score", "band", "stage"]].copy()
+            for j, c in enumerate(pcols):
+                frame[f"p{j}"] = sf[c].to_numpy(float)
+            del sf
+            cur.register("_hs_frame", frame)
+            try:
+                cur.execute(f"INSERT INTO health_snapshots SELECT ?, CAST(t AS DATE), account_id, score, band, stage, "
+                            f"{plist} FROM _hs_frame", [sid])
+            finally:
+                cur.unregister("_hs_frame")
         old = [r[0] for r in store.query_rows(cur, "SELECT set_id FROM health_snapshot_sets ORDER BY set_id DESC "
                                                    "OFFSET ?", [KEEP_SETS - 1])]
         for o in old:
