@@ -360,6 +360,81 @@ def cmd_health(args: argparse.Namespace) -> int:
     return 0
 
 
+def _known_accounts(args: argparse.Namespace) -> list[str] | None:
+    """The account ids the rollup checks events against: --accounts FILE, else the store's (if any)."""
+    if args.accounts:
+        path = Path(args.accounts)
+        if not path.is_file():
+            raise CliError(f"--accounts {args.accounts}: no such file", 2)
+        frame = importer.read_table(path.read_bytes(), path.name).frame
+        cols = list(frame.columns)
+        col = next((c for c, t in importer.propose_mapping("accounts", cols).items() if t == "account_id"), None)
+        if col is None:
+            raise CliError(f"--accounts {args.accounts}: no account id column among {', '.join(map(str, cols))}", 2)
+        return [str(v).strip() for v in frame[col].dropna()]
+    if args.no_account_check:
+        return None
+    if not store.db_path(args.db).is_file():
+        return None
+    cur = _open(args)
+    ids = [r[0] for r in store.query_rows(cur, "SELECT account_id FROM accounts")]
+    cur.close()
+    return ids or None
+
+
+def cmd_usage_rollup(args: argparse.Namespace) -> int:
+    """Raw product events -> the usage kind (account_id, date, metric, value) as Parquet, on DuckDB or Spark."""
+    from app.scale import rollup
+
+    try:
+        mapping = importer.parse_map_args(args.map or [])
+    except ValueError as exc:
+        raise CliError(str(exc), 2) from exc
+    if "://" not in args.events and not any(ch in args.events for ch in "*?[") and not Path(args.events).exists():
+        raise CliError(f"--events {args.events}: no such file or folder", 2)
+    spark = None
+    if args.engine == "spark":
+        from app.scale import spark as sparkmod
+
+        spark = sparkmod.session(master=args.master)
+    try:
+        report = rollup.run(args.events, args.out, args.engine, mapping=mapping or None, zone=args.tz,
+                            accounts=_known_accounts(args), keep_unknown=args.keep_unknown, spark=spark,
+                            delimiter=args.delimiter)
+    except rollup.RollupError as exc:
+        raise CliError(str(exc), 2) from exc
+    print("\n".join(report.lines()))
+    if report.rows_out and not args.out.startswith(("s3:", "s3a:", "abfss:", "gs:", "dbfs:")):
+        print(f"Load it with: python -m app load usage {args.out}")
+    return 0
+
+
+def cmd_forecast_groups(args: argparse.Namespace) -> int:
+    """Top-down forecasts for every CSM, region or segment, each with its backtest, locally or on Spark."""
+    from app.scale import fanout
+
+    cur = _open(args)
+    hist = fanout.histories(cur, args.by, args.quantity)
+    cur.close()
+    if hist.empty:
+        raise CliError(f"no {args.by} groups with ARR history in the store (load accounts and subscriptions)")
+    if args.engine == "spark":
+        from app.scale import spark as sparkmod
+
+        df = fanout.run_spark(hist, args.horizon_months, args.method, args.quantity,
+                              spark=sparkmod.session(master=args.master))
+    else:
+        df = fanout.run_local(hist, args.horizon_months, args.method, args.quantity)
+    fmt = args.format or ("parquet" if args.out and args.out.endswith(".parquet") else
+                          "json" if args.out and args.out.endswith(".json") else "csv")
+    _emit(df.rename(columns={"group": args.by}), fmt, args.out)
+    bad = df[df["error"].notna()]
+    if len(bad):
+        print(f"warning: {len(bad)} group(s) could not be forecast: "
+              + "; ".join(f"{g}: {e}" for g, e in zip(bad["group"], bad["error"])), file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m app", description="Customer Success planner: data and reports.")
     p.add_argument("--debug", action="store_true", help="show the traceback of an error (and debug logging)")
@@ -470,6 +545,34 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--format", choices=["csv", "json"], default="csv")
     sp.add_argument("--out")
     sp.set_defaults(fn=cmd_plan)
+
+    sp = with_db(sub.add_parser("usage-rollup", help="raw product events -> daily usage per account and metric "
+                                                     "(Parquet for `load usage`), on DuckDB or Spark"))
+    sp.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb")
+    sp.add_argument("--events", required=True, help="Parquet or CSV file, folder or glob (Spark: also s3://, abfss://)")
+    sp.add_argument("--out", required=True, help="FILE.parquet (Spark: a folder or s3://... writes a dataset)")
+    sp.add_argument("--map", action="append", metavar="SOURCE=TARGET",
+                    help="map an events column to account_id, ts, metric, user_id or value (TARGET empty: ignore)")
+    sp.add_argument("--tz", default="UTC", help="days are calendar days in this IANA zone (default UTC)")
+    sp.add_argument("--accounts", metavar="FILE", help="known accounts (CSV/Parquet/Excel with an account id "
+                                                       "column); default: the store's accounts")
+    sp.add_argument("--no-account-check", action="store_true", help="do not check accounts against the store")
+    sp.add_argument("--keep-unknown", action="store_true", help="keep rows of unknown accounts in the output")
+    sp.add_argument("--delimiter", help="CSV delimiter (default: sniffed among , ; tab |)")
+    sp.add_argument("--master", help="Spark master (default: the launcher's, else local[2])")
+    sp.set_defaults(fn=cmd_usage_rollup)
+
+    sp = with_db(sub.add_parser("forecast-groups", help="top-down forecasts with backtests for every CSM, region "
+                                                        "or segment, locally or fanned out on Spark"))
+    sp.add_argument("--by", choices=["csm", "region", "segment"], required=True)
+    sp.add_argument("--engine", choices=["local", "spark"], default="local")
+    sp.add_argument("--quantity", default="arr", help="arr (default), new_arr, churned_arr, logos or new_logos")
+    sp.add_argument("--horizon-months", type=int, default=12)
+    sp.add_argument("--method", default="auto", choices=["auto", "prophet", "seasonal_naive", "drift"])
+    sp.add_argument("--format", choices=["csv", "json", "parquet"], help="default: by --out's suffix, else csv")
+    sp.add_argument("--out")
+    sp.add_argument("--master", help="Spark master (default: the launcher's, else local[2])")
+    sp.set_defaults(fn=cmd_forecast_groups)
 
     sp = with_db(sub.add_parser("deck", help="a board, forecast or plan pack as PowerPoint (.pptx) or PDF"))
     sp.add_argument("--kind", choices=["board", "forecast", "plan"], required=True,
