@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from app import periods, renewals, risk, store
-from app.health import factors, scorecard, snapshots
+from app.health import factors, snapshots
 from app.health.scorecard import Config
 
 QUARTERS = 4
