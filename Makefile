@@ -5,14 +5,14 @@ BIN := $(VENV)/bin
 DB ?= data/cs.duckdb
 PORT ?= 8501
 
-.PHONY: run test test-fast bench sample clean
+.PHONY: run test test-fast bench bench-scale sample clean
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
 	touch $@
 
-$(BIN)/.installed-test: $(BIN)/.installed requirements-test.txt
+$(BIN)/.installed-test: $(BIN)/.installed requirements-test.txt requirements-spark.txt
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements-test.txt
 	touch $@
 
@@ -35,11 +35,16 @@ $(BIN)/.installed-test: $(BIN)/.installed requirements-test.txt
 	(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) \
 	  || (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql)
 
+# A Java runtime for PySpark's local mode (the Spark rollup and fan-out tests): Debian's OpenJDK 17.
+/usr/bin/java:
+	(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless) \
+	  || (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless)
+
 run: $(BIN)/.installed
 	$(BIN)/python -m app sample --if-missing --db $(DB)
 	CS_DB=$(DB) $(BIN)/streamlit run streamlit_app.py --server.port $(PORT)
 
-test: $(BIN)/.installed-test /usr/bin/chromium /usr/bin/soffice /usr/bin/pdftoppm /usr/bin/pg_ctlcluster
+test: $(BIN)/.installed-test /usr/bin/chromium /usr/bin/soffice /usr/bin/pdftoppm /usr/bin/java /usr/bin/pg_ctlcluster
 	$(BIN)/python -m pytest
 
 test-fast: $(BIN)/.installed-test
@@ -47,6 +52,12 @@ test-fast: $(BIN)/.installed-test
 
 bench: $(BIN)/.installed-test /usr/bin/chromium
 	$(BIN)/python -m bench
+
+# The usage rollup on DuckDB and Spark local mode at 10^6 and 10^7 events (SIZES="1e6 1e7 1e8" for more);
+# writes bench/results_scale.md. Separate from `make bench` (it takes minutes).
+SIZES ?= 1e6 1e7
+bench-scale: $(BIN)/.installed-test /usr/bin/java
+	$(BIN)/python -m bench.bench_scale --sizes $(SIZES)
 
 sample: $(BIN)/.installed
 	$(BIN)/python -m app sample --db $(DB)
