@@ -70,7 +70,7 @@ def test_spark_fanout_equals_the_local_loop(cur, spark):
     local = fanout.run_local(h, horizon=6)
     remote = fanout.run_spark(h, horizon=6, spark=spark)
     assert local["error"].isna().all()
-    assert set(local["method"]) >= {"prophet"} or len(set(local["method"])) >= 1
+    assert (local["backtest_cutoffs"] > 0).all() and local["backtest_mae"].notna().all()
     pd.testing.assert_frame_equal(local, remote)  # Prophet seeded: the same numbers, to the last bit
     assert len(local) == 6 * h["group"].nunique()
 
