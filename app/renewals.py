@@ -46,54 +46,73 @@ ROLLING_TERM_MONTHS = 12
 
 
 _DUE_DERIVED_SQL = """
-WITH s0 AS (
+WITH lines AS (
     SELECT account_id, coalesce(product, '') AS product, start_date, end_date, arr,
-           -- the billing period: as given; else a line's own length (an invoice line is one period);
-           -- else 12 months for an open-ended line
-           greatest(coalesce(billing_period_months,
-                             CASE WHEN end_date IS NULL THEN 12
-                                  ELSE greatest(date_diff('month', start_date, end_date), 1) END), 1) AS bp
+           -- the billing period: the one rule (store.billing_period_sql)
+           """ + store.billing_period_sql() + """ AS bp
     FROM subscriptions
     WHERE arr > 0 AND start_date <= $asof
 ),
-nxt AS (  -- lines with a successor known at the as-of date: same account and product, starting within the grace
-    SELECT DISTINCT l.account_id, l.product, l.start_date, l.end_date
-    FROM s0 l JOIN s0 n ON n.account_id = l.account_id AND n.product = l.product
-     AND n.start_date >= l.end_date AND n.start_date < l.end_date + $grace
-    WHERE l.end_date > $asof
+ordered AS (  -- the latest end among the earlier lines of the same account, product and billing period
+    SELECT *, max(coalesce(end_date, DATE '9999-12-31')) OVER (
+               PARTITION BY account_id, product, bp ORDER BY start_date, end_date
+               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end
+    FROM lines
+),
+runs AS (  -- a run: such lines each starting within the grace of the ones before (a recurring subscription)
+    SELECT *, sum(CASE WHEN prev_end IS NULL OR start_date > prev_end + $grace THEN 1 ELSE 0 END) OVER (
+               PARTITION BY account_id, product, bp ORDER BY start_date, end_date ROWS UNBOUNDED PRECEDING) AS run_no
+    FROM ordered
+),
+run_days AS (  -- the days of month the run's lines start on: the candidates for a schedule's billing day
+    SELECT DISTINCT account_id, product, bp, run_no, day(start_date) AS d FROM runs
+),
+s0 AS (
+    SELECT r.*,
+           -- a line running at the as-of date and at most one billing period long (an invoice line, a term with
+           -- nothing after it yet) is the latest of its run as known then (lines starting later are not known):
+           -- it recurs every billing period until the window ends, as an open-ended line does
+           coalesce(r.end_date > $asof AND date_diff('month', r.start_date, r.end_date) <= r.bp, false) AS recurs
+    FROM runs r
+),
+sched AS (  -- a recurring line's billing day: the largest candidate day that gives both its start and its end
+    -- once clamped to their months (a schedule on the 31st shows as 29 Feb, then 31 May); none: off schedule
+    SELECT s0.account_id, s0.product, s0.start_date, s0.end_date, max(rd.d) AS day
+    FROM s0 JOIN run_days rd ON rd.account_id = s0.account_id AND rd.product = s0.product AND rd.bp = s0.bp
+     AND rd.run_no = s0.run_no
+    WHERE s0.recurs AND date_diff('month', s0.start_date, s0.end_date) = s0.bp
+      AND least(rd.d, day(last_day(s0.start_date))) = day(s0.start_date)
+      AND least(rd.d, day(last_day(s0.end_date))) = day(s0.end_date)
+    GROUP BY ALL
 ),
 s AS (
-    SELECT s0.account_id, s0.arr, s0.bp, j.end_known,
-           -- renewal dates are base + k x bp months: the line's billing schedule from its start (k >= 1), or, for
-           -- a line recurring past an end off that schedule (a co-termed add-on), every period from its end (k >= 0)
-           CASE WHEN j.recurs_from_end AND s0.end_date <> CAST(s0.start_date + to_months(CAST(s0.bp AS INTEGER)) AS DATE)
-                THEN s0.end_date ELSE s0.start_date END AS base,
-           CASE WHEN j.recurs_from_end AND s0.end_date <> CAST(s0.start_date + to_months(CAST(s0.bp AS INTEGER)) AS DATE)
-                THEN 0 ELSE 1 END AS k0
-    FROM s0 LEFT JOIN nxt ON nxt.account_id = s0.account_id AND nxt.product = s0.product
-     AND nxt.start_date = s0.start_date AND nxt.end_date = s0.end_date,
-    LATERAL (SELECT
-        -- the latest line of a run, at most one billing period long (an invoice line, a term with nothing after it
-        -- yet): it recurs every billing period from its end until the window ends, as an open-ended line does
-        s0.end_date > $asof AND nxt.account_id IS NULL AND date_diff('month', s0.start_date, s0.end_date) <= s0.bp
-            AS recurs_from_end) r,
-    LATERAL (SELECT CASE
-        WHEN s0.end_date IS NULL OR s0.end_date <= $asof THEN s0.end_date
-        WHEN r.recurs_from_end THEN NULL
-        -- a recurring line cancelled after a past as-of date: open-ended as seen then
-        WHEN $past AND date_diff('month', s0.start_date, s0.end_date) > s0.bp THEN NULL
-        ELSE s0.end_date END AS end_known, r.recurs_from_end) j
+    SELECT s0.account_id, s0.arr, s0.bp,
+           CASE WHEN s0.end_date IS NULL OR s0.end_date <= $asof THEN s0.end_date
+                WHEN s0.recurs THEN NULL
+                -- a recurring line cancelled after a past as-of date: open-ended as seen then
+                WHEN $past AND date_diff('month', s0.start_date, s0.end_date) > s0.bp THEN NULL
+                ELSE s0.end_date END AS end_known,
+           -- renewal dates: a recurring line's end and every billing period after it, on its billing day (or on
+           -- its end's day when it is off any schedule: a co-termed add-on), k >= 0; any other line, its start
+           -- plus k billing periods, k >= 1
+           CASE WHEN s0.recurs THEN s0.end_date ELSE s0.start_date END AS base,
+           CASE WHEN s0.recurs THEN 0 ELSE 1 END AS k0,
+           CASE WHEN s0.recurs THEN coalesce(sc.day, day(s0.end_date)) END AS day
+    FROM s0 LEFT JOIN sched sc ON sc.account_id = s0.account_id AND sc.product = s0.product
+     AND sc.start_date = s0.start_date AND sc.end_date = s0.end_date
 ),
 active AS (SELECT * FROM s WHERE end_known IS NULL OR end_known > $asof),
 k AS (
-    SELECT account_id, arr, bp, end_known, base,
+    SELECT account_id, arr, bp, end_known, base, day,
            unnest(generate_series(greatest(CAST(floor(date_diff('month', base, $asof) / bp) AS BIGINT), k0),
                                   CAST(ceil(date_diff('month', base, $h) / bp) AS BIGINT) + 1)) AS k
     FROM active
 ),
 dates AS (
-    SELECT account_id, arr, bp, end_known, CAST(base + to_months(CAST(k * bp AS INTEGER)) AS DATE) AS d
-    FROM k
+    SELECT account_id, arr, bp, end_known,
+           CASE WHEN day IS NULL THEN CAST(base + to_months(CAST(k * bp AS INTEGER)) AS DATE)
+                ELSE CAST(m + to_days(CAST(least(day, day(last_day(m))) - 1 AS INTEGER)) AS DATE) END AS d
+    FROM (SELECT *, CAST(date_trunc('month', base) + to_months(CAST(k * bp AS INTEGER)) AS DATE) AS m FROM k)
 ),
 periods AS (
     SELECT account_id, arr, bp, d FROM dates
