@@ -378,6 +378,8 @@ def parse_dates(s: pd.Series, date_format: str | None = None,
 
 def date_order(s: pd.Series) -> str | None:
     """'us' or 'eu' when a column's slashed dates show one day/month order (a day above 12), else None."""
+    if _arrow_iso_dates(s) is not None:  # all ISO (the common case): no order to show, and no regex over 1M cells
+        return None
     t = s.astype(str).str.strip().str.replace(r"[.\-]", "/", regex=True)
     m = t.str.extract(r"^(\d{1,2})/(\d{1,2})/\d{2,4}")
     a, b = pd.to_numeric(m[0], errors="coerce"), pd.to_numeric(m[1], errors="coerce")
