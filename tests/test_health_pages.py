@@ -1,7 +1,6 @@
 """Customer health and account pages: AppTest on the sample and an empty store; the account page in Chromium."""
 from __future__ import annotations
 
-import time
 
 import pytest
 
@@ -40,12 +39,9 @@ def test_health_page_scores_movers_stages_book_and_check(sample_copy, monkeypatc
     assert len(accounts) == min(500, total)  # the weakest 500 are sent to the browser, the CSV has all
     reasons = [m.value for m in at.markdown if m.value.startswith("- ") and "points" in m.value]
     assert reasons and all(r.rstrip().endswith("points") for r in reasons)
-    # warm rerun: everything from the caches
-    t0 = time.perf_counter()
+    # a rerun reads everything from the caches (its time is measured by `make bench`, not here)
     at.run()
-    warm = time.perf_counter() - t0
     _no_exception(at)
-    assert warm < 3.0, warm  # AppTest's own overhead included; the browser bench measures the 300 ms target
     # one CSM's book
     at.sidebar.selectbox(key="health_csm").select_index(1).run()
     _no_exception(at)

@@ -192,7 +192,7 @@ def test_board_pdf_is_the_same_pack(board):
     data, pack = board["pdf"], board["pack"]
     assert data.startswith(b"%PDF")
     assert pdf_pages(data) > len(pack.slides)  # one page per slide, then the notes
-    assert board["seconds"] < 60  # the real target (5 s at 3,000 accounts) is measured by the bench
+    # its build time is measured by `make bench` (packs section), not asserted here
 
 
 def test_segment_pack_and_its_cli_figures(sample_db, tmp_path):

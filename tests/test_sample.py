@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import time
 
 import pandas as pd
 import pytest
@@ -225,9 +224,3 @@ def test_small_bases_and_default_as_of_work() -> None:
     f = sample.generate(seed=1, n_accounts=50)
     assert pd.to_datetime(f["usage"]["date"]).max() == pd.Timestamp(store.default_as_of().replace(day=1))
 
-
-@pytest.mark.slow
-def test_generation_is_fast() -> None:
-    t0 = time.perf_counter()
-    sample.generate(seed=11, n_accounts=3000, as_of=AS_OF)
-    assert time.perf_counter() - t0 < 10
