@@ -556,8 +556,12 @@ def generate(seed: int = 7, n_accounts: int = 3000, as_of: dt.date | None = None
         "plan_tier": tiers.astype(object),
     })
     contracts = pd.DataFrame({c: pd.Series(dtype="object") for c in KINDS["contracts"].names})
+    subs = subs.assign(currency="USD", arr_original=subs["arr"])  # the sample company bills in USD
+    from app.sources import fx
+
     return {"accounts": accounts, "subscriptions": subs, "contracts": contracts, "usage": usage, "nps": nps,
-            "tickets": tickets, "churn_reasons": churn, "csms": csms}
+            "tickets": tickets, "churn_reasons": churn, "csms": csms,
+            "fx_rates": fx.default_rates("USD")}  # the built-in placeholder rates (docs/sources.md)
 
 
 def _first_days(sim: _Sim) -> np.ndarray:
