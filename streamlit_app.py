@@ -3,33 +3,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from app import store, ui
+from app import navigation, store, ui
 
 st.set_page_config(page_title="Customer Success planner", page_icon=str(Path(__file__).parent / "app" / "icon.png"), layout="wide")
 
-PAGES = {
-    "": [
-        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    ],
-    "Retention": [
-        st.Page("pages/overview.py", title="Overview", icon=":material/monitoring:"),
-        st.Page("pages/benchmarks.py", title="Benchmarks", icon=":material/leaderboard:"),
-        st.Page("pages/cohorts.py", title="Cohorts & churn", icon=":material/grid_on:"),
-    ],
-    "Forecast": [
-        st.Page("pages/forecast.py", title="Forecast & at-risk", icon=":material/trending_up:"),
-    ],
-    "Customers": [
-        st.Page("pages/health.py", title="Customer health", icon=":material/favorite:"),
-        st.Page("pages/account.py", title="Account", icon=":material/business:"),
-    ],
-    "Planning": [
-        st.Page("pages/planner.py", title="Planner", icon=":material/groups:"),
-    ],
-    "Setup": [
-        st.Page("pages/data.py", title="Data", icon=":material/upload_file:"),
-    ],
-}
+PAGES = {section: [st.Page(p.file, title=p.title, icon=p.icon, default=p.file == navigation.DEFAULT) for p in pages]
+         for section, pages in navigation.sections().items()}  # the one page registry: app/navigation.py
 
 try:
     page = st.navigation(PAGES)

@@ -18,7 +18,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from app import charts, export, periods, store
+from app import charts, export, navigation, periods, store
 
 T = TypeVar("T")
 
@@ -43,26 +43,8 @@ def _leave_pages_directory_mode() -> None:
 
 _leave_pages_directory_mode()
 
-# Home's "where to go next": (page file, label, what the user gets there). Pages
-# join this list when they exist.
-NEXT_STEPS: list[tuple[str, str, str]] = [
-    ("pages/overview.py", "Overview", "ARR, NRR, GRR, logo retention and renewal rate with their change, and the "
-                                      "ARR bridge as a waterfall."),
-    ("pages/benchmarks.py", "Benchmarks", "Each segment's GRR, NRR and renewal rate against public benchmarks "
-                                          "(source and year shown) and the house thresholds."),
-    ("pages/cohorts.py", "Cohorts & churn", "Cohort retention, and the reasons customers gave for leaving with the "
-                                            "root causes behind them."),
-    ("pages/forecast.py", "Forecast & at-risk", "ARR, new and churned ARR forecasts with their backtest; renewals "
-                                                "due, expected renewed ARR (P10-P90) and the accounts at risk, why, "
-                                                "and what to do."),
-    ("pages/health.py", "Customer health", "Each account's health score and band, the biggest movers this week and "
-                                           "why, lifecycle stages, each CSM's book, and how well the score "
-                                           "predicted past renewals."),
-    ("pages/planner.py", "Planner", "CSM headcount and CS budget as % of ARR against the new customers Sales "
-                                    "expects, with saved scenarios side by side."),
-    ("pages/data.py", "Data", "Load accounts, subscriptions, usage, NPS, tickets, churn reasons and the CSM roster "
-                              "(CSV, Excel or Parquet), or reset to the sample company."),
-]
+# Home's "where to go next": (page file, label, what the user gets there), from the one page registry.
+NEXT_STEPS: list[tuple[str, str, str]] = [(p.file, p.title, p.blurb) for p in navigation.next_steps()]
 
 SEGMENT_KEY = "segment_filter"  # non-widget key: survives page switches
 ALL = "All segments"

@@ -15,7 +15,7 @@ Chromium with Playwright and times:
 
 Baseline, measured in the same run: a trivial two-page Streamlit app (a title and a line of
 text) started and switched the same way, so the ratios show what the app adds on top of
-Streamlit itself. If bench/browser_timings.py exists, its `measure(base_url, browser)` runs
+Streamlit itself. If tests/support/browser_timings.py exists, its `measure(base_url, browser)` runs
 against the same server (planner slider-to-headline latency and its own page timings).
 
     PYTHONPATH=. python bench/bench_app.py STORE.duckdb [--runs 3] [--cold 3]
@@ -23,17 +23,14 @@ against the same server (planner slider-to-headline latency and its own page tim
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,10 +38,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import MISSED, Context, Result, load, machine, section  # noqa: E402
+from tests.support.server import CHROMIUM_ARGS, Server, serve  # noqa: E402,F401  (shared with the browser tests)
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
 PAGE_TIMEOUT_MS = 900_000  # the forecast page trains the renewal model on the whole base when cold
 TRIVIAL_APP = '''import streamlit as st
 
@@ -75,62 +71,10 @@ RENDERED_JS = """([prev, path]) => {
 
 
 def app_pages() -> list[tuple[str, str]]:
-    """(URL path, navigation title) of every page ('' = Home), read from streamlit_app.py."""
-    src = (ROOT / "streamlit_app.py").read_text()
-    return [("" if n == "home" else n, t) for n, t in re.findall(r'st\.Page\("pages/(\w+)\.py", title="([^"]+)"', src)]
+    """(URL path, navigation title) of every page ('' = Home), from the one page registry (app/navigation.py)."""
+    from app import navigation
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Server:
-    proc: subprocess.Popen
-    url: str
-    started: float  # perf_counter at Popen
-    healthy_s: float = 0.0  # Popen -> /_stcore/health answers
-
-
-@contextlib.contextmanager
-def serve(script: Path, db: Path | None, log_path: Path, cwd: Path = ROOT, extra_args: tuple[str, ...] = ()):
-    """`streamlit run script` on a free port over the store db (plus extra server options); yields a Server.
-
-    The browser tests start the app with this too (tests/conftest.py running_app)."""
-    port = _free_port()
-    env = {**os.environ}
-    if db is not None:
-        env["CS_DB"] = str(db)
-    log = open(log_path, "w")
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none", *extra_args],
-        cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    srv = Server(proc, f"http://127.0.0.1:{port}", t0)
-    try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                if urllib.request.urlopen(srv.url + "/_stcore/health", timeout=2).status == 200:
-                    break
-            except OSError:
-                if time.time() > deadline or proc.poll() is not None:
-                    raise RuntimeError(f"streamlit did not start; see {log_path}")
-                time.sleep(0.05)
-        srv.healthy_s = time.perf_counter() - t0
-        yield srv
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+    return [(p.url_path, p.title) for p in navigation.PAGES]
 
 
 # ---------------------------------------------------------------- memory (psutil is not installed: read /proc)
@@ -305,9 +249,9 @@ def measure_app(browser, db: Path, tmp: Path, cold_runs: int, warm_cycles: int, 
         res.children_peak_kb = mem.children_peak_kb
         if with_extra:
             try:
-                from bench import browser_timings  # written by another helper; optional
+                from tests.support import browser_timings
             except ImportError:
-                res.extra_error = "bench/browser_timings.py not present: planner slider latency not measured"
+                res.extra_error = "tests/support/browser_timings.py not present: planner slider latency not measured"
                 return
             try:
                 res.extra = browser_timings.measure(srv.url, browser)
@@ -366,7 +310,7 @@ def _extra_results(extra: dict) -> list[Result]:
     """Rows with budgets from browser_timings: the planner slider latency (seconds, target < 1 s)."""
     v = extra.get("slider_to_headline_s")
     if isinstance(v, list) and v:
-        return [Result("planner: slider move -> updated headline (bench/browser_timings.py)",
+        return [Result("planner: slider move -> updated headline (tests/support/browser_timings.py)",
                        statistics.median(float(x) for x in v), None, None, "< 1 s", len(v))]
     return []
 
@@ -472,7 +416,7 @@ def run(db: Path, tmp: Path, cold_runs: int = 3, warm_cycles: int = 3, db_note: 
     if app.errors:
         notes += ["", "Exceptions shown on pages: " + "; ".join(app.errors)]
     if app.extra:
-        notes += ["", "From bench/browser_timings.py (`measure(base_url, browser)`, seconds):", *_extra_rows(app.extra)]
+        notes += ["", "From tests/support/browser_timings.py (`measure(base_url, browser)`, seconds):", *_extra_rows(app.extra)]
     elif app.extra_error:
         notes += ["", f"Hook: {app.extra_error}."]
     return section("App in a real browser", results, "\n".join(notes))

@@ -8,9 +8,9 @@ READY = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
 def page_paths() -> list[str]:
     """URL paths of every page in the navigation ('' = Home), read from streamlit_app.py."""
-    from bench.bench_app import app_pages
+    from app import navigation
 
-    return [path for path, _title in app_pages()]
+    return [p.url_path for p in navigation.PAGES]
 
 
 def wait_ready(page, text: str | None = None, timeout: int = 90_000) -> None:

@@ -61,7 +61,7 @@ def sample_copy(sample_db: Path, tmp_path: Path) -> Path:
 @contextlib.contextmanager
 def running_app(db: Path, log_path: Path, *extra_args: str):
     """`streamlit run streamlit_app.py` on a free port over the store db (plus extra server options); yields the URL."""
-    from bench.bench_app import serve
+    from tests.support.server import serve
 
     with serve(ROOT / "streamlit_app.py", db, log_path, extra_args=tuple(extra_args)) as server:
         yield server.url
@@ -77,7 +77,7 @@ def app_server(sample_db: Path, tmp_path_factory: pytest.TempPathFactory):
         yield {"url": url, "db": db}
 
 
-from bench.bench_app import CHROMIUM_ARGS  # noqa: E402  (one list of Chromium flags for tests and benchmarks)
+from tests.support.server import CHROMIUM_ARGS  # noqa: E402  (one list of Chromium flags for tests and benchmarks)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from bench.browser_timings import first_render
+from tests.support.browser_timings import first_render
 from tests.browser_util import metric_value
 from tests.browser_util import assert_no_exception as no_exception
 

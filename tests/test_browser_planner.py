@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from bench.browser_timings import first_render, headline_texts, install_run_counter, runs_done, slider_moves, \
+from tests.support.browser_timings import first_render, headline_texts, install_run_counter, runs_done, slider_moves, \
     wait_headlines, wait_run_after
 from tests.browser_util import assert_no_exception as no_exception
 

@@ -73,3 +73,18 @@ def test_the_one_private_streamlit_dependency_is_still_there():
 
     assert streamlit.__version__ == "1.67.0", "re-check app/ui.py _leave_pages_directory_mode for this release"
     assert hasattr(PagesManager, "uses_pages_directory")
+
+
+def test_one_page_registry_for_the_app_the_tests_and_the_benchmark():
+    from pathlib import Path
+
+    from app import navigation, ui
+    from bench.bench_app import app_pages
+    from tests.browser_util import page_paths
+
+    root = Path(__file__).resolve().parent.parent
+    files = {p.file for p in navigation.PAGES}
+    assert files == {f"pages/{f.name}" for f in (root / "pages").glob("*.py")}  # every page file is registered
+    assert [p for p, _ in app_pages()] == page_paths() == [p.url_path for p in navigation.PAGES]
+    assert [f for f, _, _ in ui.NEXT_STEPS] == [p.file for p in navigation.next_steps()]
+    assert "navigation.sections()" in (root / "streamlit_app.py").read_text()

@@ -225,13 +225,13 @@ def measure(base_url: str, browser: Any, switch_rounds: int = 2, moves: int = 5)
     }
 
 
-if __name__ == "__main__":  # quick manual run: python -m bench.browser_timings http://127.0.0.1:8501
+if __name__ == "__main__":  # quick manual run: python -m tests.support.browser_timings http://127.0.0.1:8501
     import json
     import sys
 
     from playwright.sync_api import sync_playwright
 
-    from bench.bench_app import CHROMIUM_ARGS
+    from tests.support.server import CHROMIUM_ARGS
 
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
