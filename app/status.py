@@ -26,7 +26,7 @@ class Status:
 
     @property
     def empty(self) -> bool:
-        return int(self.tables["rows"].sum()) == 0
+        return int(self.tables.loc[self.tables["table"] != "fx_rates", "rows"].sum()) == 0  # rates are settings
 
 
 def status(cur: store.Cursor) -> Status:

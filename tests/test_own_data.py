@@ -40,7 +40,8 @@ def test_replace_the_sample_in_one_step_then_load_billing(sample_cur: store.Curs
     rep = importer.import_file(sample_cur, "accounts", CRM, "crm.csv", "replace", clear_first=True)
     assert rep.ok, rep.message
     counts = store.row_counts(sample_cur)
-    assert counts["accounts"] == 3 and sum(v for k, v in counts.items() if k != "accounts") == 0
+    # exchange rates are settings: kept (app/sources/fx.py)
+    assert counts["accounts"] == 3 and sum(v for k, v in counts.items() if k not in ("accounts", "fx_rates")) == 0
     assert store.sample_label(sample_cur) is None and not store.as_of_pinned(sample_cur)
     rep = importer.import_file(sample_cur, "subscriptions", BILLING, "billing.csv", "replace")
     assert rep.ok, rep.message
@@ -65,7 +66,8 @@ def test_a_refused_clear_first_import_changes_nothing(sample_cur: store.Cursor) 
 def test_start_empty_keeps_settings(sample_cur: store.Cursor) -> None:
     store.set_fiscal_year_start(sample_cur, 2)
     importer.start_empty(sample_cur)
-    assert sum(store.row_counts(sample_cur).values()) == 0
+    counts = store.row_counts(sample_cur)
+    assert sum(v for k, v in counts.items() if k != "fx_rates") == 0 and counts["fx_rates"] > 0  # rates: settings
     assert store.sample_label(sample_cur) is None and store.fiscal_year_start(sample_cur) == 2
     assert store.as_of(sample_cur) == store.default_as_of()
 
