@@ -184,3 +184,37 @@ def test_training_keeps_the_most_recent_contracts_beyond_the_cap(sample_copy, mo
     model = risk.train(con)
     assert model.n_labelled == 1000
     assert any("most recent of" in n for n in model.notes)
+
+
+@pytest.mark.slow
+def test_sklearn_metrics_and_calibration_against_the_hand_written_ones(sample_db):
+    """Issue 12: sklearn.metrics give the card's AUC and Brier exactly; CalibratedClassifierCV's sigmoid is
+    close to the holdout Platt fit but not equal (Platt's smoothed targets), and no better on the holdout."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.metrics import brier_score_loss, roc_auc_score
+
+    con = store.connect(sample_db, read_only=True)
+    metrics, active = risk._usage_metrics(con)
+    num, cat = risk._extra_account_columns(con)
+    lab = risk.labelled_contracts(con)
+    warm = pd.Timestamp(store.query_rows(con, "SELECT min(date) FROM usage")[0][0]) + pd.DateOffset(months=6)
+    lab = lab[pd.to_datetime(lab["decision_date"]) >= warm].reset_index(drop=True)  # as train() does
+    X = risk.design_matrix(risk.raw_features(con, lab, metrics, num, [c for c, _ in cat]), metrics, active,
+                           num, cat, ["SMB", "Mid-Market", "Enterprise"])
+    con.close()
+    X = X.loc[:, X.notna().any()].reset_index(drop=True)
+    y = lab["churned"].to_numpy(int)
+    nh = int(len(X) * risk.HOLDOUT_SHARE)
+    Xt, yt, Xh, yh = X.iloc[:-nh], y[:-nh], X.iloc[-nh:], y[-nh:]
+    est, platt = risk._fit_calibrated(Xt, yt, 0)
+    p_old = risk._calibrated(risk._raw_score(est, Xh), platt)
+    assert risk.auc(yh, p_old) == pytest.approx(roc_auc_score(yh, p_old), abs=1e-9)
+    assert risk.brier(yh, p_old) == brier_score_loss(yh, p_old)
+    n_cal = int(len(Xt) * risk.CALIBRATION_SHARE)
+    ccv = CalibratedClassifierCV(FrozenEstimator(est), method="sigmoid").fit(Xt.iloc[-n_cal:].to_numpy(float),
+                                                                           yt[-n_cal:])
+    p_ccv = ccv.predict_proba(Xh.to_numpy(float))[:, 1]
+    assert roc_auc_score(yh, p_ccv) == pytest.approx(roc_auc_score(yh, p_old), abs=1e-12)  # both monotone
+    assert np.abs(p_ccv - p_old).max() < 0.02 and np.abs(p_ccv - p_old).max() > 1e-3  # close, not equal
+    assert brier_score_loss(yh, p_ccv) >= brier_score_loss(yh, p_old) - 1e-6  # no gain: the Platt fit stays
