@@ -109,3 +109,15 @@ def test_saved_runs_once_per_question(world: Path, tmp_path: Path) -> None:
     assert sorted(r["horizon_months"].tolist()) == [2, 3]
     assert len(renewals.forecast_vs_actual(cur)) == 2
     cur.close()
+
+
+def test_a_large_book_is_calibrated_on_a_fixed_sample(world: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cur = store.connect(world)
+    full = renewals.calibrate(cur, 5, as_of=AS_OF)
+    monkeypatch.setattr(renewals, "CALIBRATION_MAX_ACCOUNTS", 300)  # the world has 900 accounts: 1 in 3
+    part = renewals.calibrate(cur, 5, as_of=AS_OF)
+    assert "fixed sample of about 1 in 3 accounts" in part.note and "sample" not in full.note
+    ratio = part.windows["accounts_due"] / full.windows["accounts_due"]
+    assert ratio.between(0.2, 0.5).all()  # about a third of the accounts due, every window
+    assert part.windows["realised_lost"].sum() < full.windows["realised_lost"].sum()
+    cur.close()
