@@ -115,15 +115,20 @@ day AS (
     SELECT account_id, CAST(from_utc_timestamp(ts, '{zone}') AS DATE) AS date, metric, user_id, value, copies
     FROM ev
 ),
+g AS (
+    -- One pass for both levels: per account, day and event type; and per account and day (all types).
+    SELECT account_id, date, metric, grouping(metric) AS all_types,
+           coalesce(sum(value), 0.0) AS value, count(*) AS events, CAST(sum(copies) AS BIGINT) AS rows_in,
+           count(DISTINCT user_id) AS users
+    FROM day
+    GROUP BY GROUPING SETS ((account_id, date, metric), (account_id, date))
+),
 r AS (
-    SELECT 'event' AS kind, account_id, date, metric, coalesce(sum(value), 0.0) AS value,
-           count(*) AS events, CAST(sum(copies) AS BIGINT) AS rows_in
-    FROM day GROUP BY account_id, date, metric
-    UNION ALL
-    SELECT 'users' AS kind, account_id, date, '{ACTIVE_USERS}' AS metric,
-           CAST(count(DISTINCT user_id) AS DOUBLE) AS value,
-           count(*) AS events, CAST(sum(copies) AS BIGINT) AS rows_in
-    FROM day GROUP BY account_id, date HAVING count(DISTINCT user_id) > 0
+    SELECT CASE WHEN all_types = 0 THEN 'event' ELSE 'users' END AS kind, account_id, date,
+           CASE WHEN all_types = 0 THEN metric ELSE '{ACTIVE_USERS}' END AS metric,
+           CASE WHEN all_types = 0 THEN value ELSE CAST(users AS DOUBLE) END AS value,
+           events, rows_in
+    FROM g WHERE all_types = 0 OR users > 0
     UNION ALL
     SELECT 'invalid' AS kind, CAST(NULL AS STRING) AS account_id, CAST(NULL AS DATE) AS date,
            CAST(NULL AS STRING) AS metric, CAST(NULL AS DOUBLE) AS value,
