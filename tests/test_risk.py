@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from app import importer, risk, store
+from app.risk import features, model
 
 
 def test_auc_brier_lift_by_hand():
@@ -102,7 +103,7 @@ def test_no_leakage_data_after_the_decision_point(sample_copy):
     con = store.connect(sample_copy)
     t = dt.date(2025, 6, 30)
     lab = risk.labelled_contracts(con).head(400).assign(decision_date=t)
-    metrics, active = risk._usage_metrics(con)
+    metrics, active = risk.find_usage_metrics(con)
     before = risk.design_matrix(risk.raw_features(con, lab, metrics), metrics, active, [], [], ["SMB"])
     _shock_after(con, t)
     after = risk.design_matrix(risk.raw_features(con, lab, metrics), metrics, active, [], [], ["SMB"])
@@ -142,8 +143,8 @@ def test_features_by_hand(tmp_path):
     importer.load_frames(con, frames, as_of="2025-12-31", label="tiny")
     k = pd.DataFrame({"contract_id": ["A:2026-01-15"], "account_id": ["A"], "arr": [9000.0], "term_months": [12],
                       "decision_date": [dt.date(2025, 9, 30)]})
-    metrics, active = risk._usage_metrics(con)
-    num, cat = risk._extra_account_columns(con)
+    metrics, active = risk.find_usage_metrics(con)
+    num, cat = risk.extra_account_columns(con)
     assert num == ["employees"] and cat == [("tier", ["Gold"])]
     raw = risk.raw_features(con, k, metrics, num, [c for c, _ in cat])
     X = risk.design_matrix(raw, metrics, active, num, cat, ["SMB"]).iloc[0]
@@ -180,26 +181,32 @@ def test_a_model_that_loses_to_the_baseline_is_not_used(tmp_path):
 @pytest.mark.slow
 def test_training_keeps_the_most_recent_contracts_beyond_the_cap(sample_copy, monkeypatch):
     con = store.connect(sample_copy)
-    monkeypatch.setattr(risk, "MAX_TRAIN_CONTRACTS", 1000)
+    monkeypatch.setattr(features, "MAX_TRAIN_CONTRACTS", 1000)
     model = risk.train(con)
     assert model.n_labelled == 1000
     assert any("most recent of" in n for n in model.notes)
 
 
+def _rank_auc(y: np.ndarray, score: np.ndarray) -> float:
+    """The hand-written AUC the card used before sklearn's: mean rank of the positives (ties half)."""
+    n1 = int(y.sum())
+    ranks = pd.Series(score).rank(method="average").to_numpy()
+    return float((ranks[y == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * (len(y) - n1)))
+
+
 @pytest.mark.slow
 def test_sklearn_metrics_and_calibration_against_the_hand_written_ones(sample_db):
-    """Issue 12: sklearn.metrics give the card's AUC and Brier exactly; CalibratedClassifierCV's sigmoid is
-    close to the holdout Platt fit but not equal (Platt's smoothed targets), and no better on the holdout."""
+    """Issue 12: the card's AUC and Brier (sklearn's) equal the hand-written rank formula and mean squared
+    error; CalibratedClassifierCV's sigmoid on the same time slice is close to the estimator's Platt fit but
+    not equal (Platt's smoothed targets), and no better on the holdout, so the Platt fit stays."""
+    from sklearn.base import clone
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.frozen import FrozenEstimator
-    from sklearn.metrics import brier_score_loss, roc_auc_score
 
     con = store.connect(sample_db, read_only=True)
-    metrics, active = risk._usage_metrics(con)
-    num, cat = risk._extra_account_columns(con)
-    lab = risk.labelled_contracts(con)
-    warm = pd.Timestamp(store.query_rows(con, "SELECT min(date) FROM usage")[0][0]) + pd.DateOffset(months=6)
-    lab = lab[pd.to_datetime(lab["decision_date"]) >= warm].reset_index(drop=True)  # as train() does
+    metrics, active = risk.find_usage_metrics(con)
+    num, cat = risk.extra_account_columns(con)
+    lab, _ = features.training_contracts(con, store.as_of(con))
     X = risk.design_matrix(risk.raw_features(con, lab, metrics, num, [c for c, _ in cat]), metrics, active,
                            num, cat, ["SMB", "Mid-Market", "Enterprise"])
     con.close()
@@ -207,14 +214,32 @@ def test_sklearn_metrics_and_calibration_against_the_hand_written_ones(sample_db
     y = lab["churned"].to_numpy(int)
     nh = int(len(X) * risk.HOLDOUT_SHARE)
     Xt, yt, Xh, yh = X.iloc[:-nh], y[:-nh], X.iloc[-nh:], y[-nh:]
-    est, platt = risk._fit_calibrated(Xt, yt, 0)
-    p_old = risk._calibrated(risk._raw_score(est, Xh), platt)
-    assert risk.auc(yh, p_old) == pytest.approx(roc_auc_score(yh, p_old), abs=1e-9)
-    assert risk.brier(yh, p_old) == brier_score_loss(yh, p_old)
-    n_cal = int(len(Xt) * risk.CALIBRATION_SHARE)
-    ccv = CalibratedClassifierCV(FrozenEstimator(est), method="sigmoid").fit(Xt.iloc[-n_cal:].to_numpy(float),
-                                                                           yt[-n_cal:])
+    est = risk.RenewalClassifier(random_state=0)
+    assert est.fit(Xt, yt) is est and clone(est).get_params() == est.get_params()
+    p = est.predict_proba(Xh)[:, 1]
+    assert risk.auc(yh, p) == pytest.approx(_rank_auc(yh, p), abs=1e-9)
+    assert risk.brier(yh, p) == pytest.approx(float(np.mean((p - yh) ** 2)), abs=1e-15)
+    a, b = est.platt_
+    assert p == pytest.approx(1 / (1 + np.exp(-(a * np.log(est.raw_score(Xh) / (1 - est.raw_score(Xh))) + b))))
+    n_cal = int(len(Xt) * model.CALIBRATION_SHARE)
+    ccv = CalibratedClassifierCV(FrozenEstimator(est.trees_), method="sigmoid").fit(
+        Xt.iloc[-n_cal:].to_numpy(float), yt[-n_cal:])
     p_ccv = ccv.predict_proba(Xh.to_numpy(float))[:, 1]
-    assert roc_auc_score(yh, p_ccv) == pytest.approx(roc_auc_score(yh, p_old), abs=1e-12)  # both monotone
-    assert np.abs(p_ccv - p_old).max() < 0.02 and np.abs(p_ccv - p_old).max() > 1e-3  # close, not equal
-    assert brier_score_loss(yh, p_ccv) >= brier_score_loss(yh, p_old) - 1e-6  # no gain: the Platt fit stays
+    assert risk.auc(yh, p_ccv) == pytest.approx(risk.auc(yh, p), abs=1e-12)  # both monotone in the raw score
+    assert 1e-3 < np.abs(p_ccv - p).max() < 0.02  # close, not equal
+    assert risk.brier(yh, p_ccv) >= risk.brier(yh, p) - 1e-6  # no gain: the Platt fit stays
+
+
+def test_the_estimator_works_without_the_store():
+    """RenewalClassifier is a plain scikit-learn estimator on any feature frame (rows in time order)."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"usage_trend": rng.normal(size=2000), "tickets": rng.poisson(1, 2000).astype(float)})
+    X.loc[::7, "usage_trend"] = np.nan  # missing values are fine
+    y = (rng.random(2000) < 1 / (1 + np.exp(2.5 + 1.5 * X["usage_trend"].fillna(0) - 0.5 * X["tickets"]))).astype(int)
+    est = risk.RenewalClassifier(min_samples_leaf=20)
+    p = est.fit(X, y).predict_proba(X)
+    assert p.shape == (2000, 2) and np.allclose(p.sum(axis=1), 1)
+    assert risk.auc(y, p[:, 1]) > 0.7 and abs(p[:, 1].mean() - y.mean()) < 0.03
+    assert set(est.predict(X)) <= {0, 1} and est.n_features_in_ == 2
+    with pytest.raises(ValueError):
+        est.predict_proba(X[["tickets", "usage_trend"]])
