@@ -13,7 +13,7 @@ from tests.browser_util import assert_no_exception as no_exception
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-AT_RISK_COLUMNS = ["Account", "Name", "Segment", "CSM", "Billing", "Renewal date", "Renewals in window", "ARR due",
+AT_RISK_COLUMNS = ["Account", "Name", "Segment", "CSM", "CSM id", "Billing", "Renewal date", "Renewals in window", "ARR due",
                    "P(renew)", "Expected ARR lost", "Driver 1", "Play 1", "Driver 2", "Play 2", "Driver 3", "Play 3"]
 FORMULA_START = ("=", "+", "-", "@")
 
