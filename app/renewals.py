@@ -1054,7 +1054,11 @@ def forecast_view(cur: store.Cursor, horizon_months: int = DEFAULT_HORIZON, segm
     return view
 
 
-def prepare(cur: store.Cursor, horizons: Sequence[int] = (DEFAULT_HORIZON,), segments: bool = True,
+# The windows prepared after an import: the Forecast page's default (next quarter) and the packs' two quarters.
+PREPARED_HORIZONS = (DEFAULT_HORIZON, 6)
+
+
+def prepare(cur: store.Cursor, horizons: Sequence[int] = PREPARED_HORIZONS, segments: bool = True,
             force: bool = False) -> PrepareReport:
     """Prepare the renewal forecasts of the current data version and store them (run after an import).
 

@@ -474,8 +474,8 @@ def board(cur: store.Cursor, segment: str | None = None, scenarios: Sequence[Any
     _check_segment(cur, segment)
     # The two slow parts (training the renewal model; the planner's demand forecast) run beside the metrics.
     with ThreadPoolExecutor(max_workers=3) as ex:
-        f_scored = ex.submit(_timed, sec, "renewal model", _in_thread, cur, renewals.score_due)
-        f_cal = ex.submit(_timed, sec, "renewal band", _in_thread, cur, renewals.calibrate, WINDOW_MONTHS)
+        f_scored = ex.submit(_timed, sec, "renewal model", _in_thread, cur, renewals.prepared_scored)
+        f_cal = ex.submit(_timed, sec, "renewal band", _in_thread, cur, renewals.prepared_calibration, WINDOW_MONTHS)
         f_plan = ex.submit(_timed, sec, "capacity plan", _in_thread, cur, _plan_for, list(scenarios))
         kpis = _timed(sec, "metrics", metrics.kpis, cur, segment, compare_months=12)
         if not kpis:
@@ -489,8 +489,8 @@ def board(cur: store.Cursor, segment: str | None = None, scenarios: Sequence[Any
         bench_slide = _timed(sec, "metrics", _benchmark_slide, cur, segment, asof)
         scored, cal = f_scored.result(), f_cal.result()
         chosen, source = f_plan.result()
-    # As the Forecast page: the band's shared shock fitted on past windows (renewals.calibrate).
-    fc = _timed(sec, "renewal window", renewals.summarise, scored, WINDOW_MONTHS, segment, sigma=cal.sigma)
+    # As the Forecast page: the model and the band prepared after the import (computed and stored when missing).
+    fc = _timed(sec, "renewal window", renewals.summarise, scored, WINDOW_MONTHS, segment, sigma=cal.sigma, cur=cur)
     name, s = next(iter(chosen.items()))
     result = _timed(sec, "capacity plan", model.run_plan, s)
     slides = [
@@ -691,11 +691,11 @@ def forecast(cur: store.Cursor, segment: str | None = None, scenarios: Sequence[
     if store.query_rows(cur, "SELECT count(*) FROM arr_monthly")[0][0] == 0:
         raise PackError("no ARR data in the store: load subscriptions (or the sample company) first")
     with ThreadPoolExecutor(max_workers=2) as ex:
-        f_scored = ex.submit(_timed, sec, "renewal model", _in_thread, cur, renewals.score_due)
-        f_cal = ex.submit(_timed, sec, "renewal band", _in_thread, cur, renewals.calibrate, WINDOW_MONTHS)
+        f_scored = ex.submit(_timed, sec, "renewal model", _in_thread, cur, renewals.prepared_scored)
+        f_cal = ex.submit(_timed, sec, "renewal band", _in_thread, cur, renewals.prepared_calibration, WINDOW_MONTHS)
         topdown_slides = [_topdown_slide(cur, q, segment, fy, sec) for q in ("arr", "new_arr", "churned_arr")]
         scored, cal = f_scored.result(), f_cal.result()
-    fc = _timed(sec, "renewal window", renewals.summarise, scored, WINDOW_MONTHS, segment, sigma=cal.sigma)
+    fc = _timed(sec, "renewal window", renewals.summarise, scored, WINDOW_MONTHS, segment, sigma=cal.sigma, cur=cur)
     slides = [
         _title_slide(f"Quarterly forecast review{': ' + segment if segment else ''}", f"As of {fmt.date(asof)}",
                      f"Built by the {APP} from the store as of {fmt.date(asof)}; {_where(segment)}."),
