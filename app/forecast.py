@@ -370,8 +370,9 @@ def _prophet_class():
     if _PROPHET is None:
         from prophet import Prophet
 
-        # prophet.forecaster sets its logger to INFO at import: quiet it again.
+        # prophet.forecaster and cmdstanpy set their loggers' levels when imported: set ours again.
         logging.getLogger("prophet").setLevel(logging.ERROR)
+        logging.getLogger("cmdstanpy").setLevel(logging.WARNING)
         _PROPHET = Prophet
     return _PROPHET
 
