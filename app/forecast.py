@@ -370,9 +370,12 @@ def _prophet_class():
     if _PROPHET is None:
         from prophet import Prophet
 
-        # prophet.forecaster and cmdstanpy set their loggers' levels when imported: set ours again.
+        from cmdstanpy.utils import get_logger
+
+        # prophet.forecaster sets its logger to INFO at import, and cmdstanpy sets its own to DEBUG (with an
+        # INFO handler) the first time it is asked for it: ask first, then set both levels.
         logging.getLogger("prophet").setLevel(logging.ERROR)
-        logging.getLogger("cmdstanpy").setLevel(logging.WARNING)
+        get_logger().setLevel(logging.WARNING)
         _PROPHET = Prophet
     return _PROPHET
 
