@@ -8,9 +8,9 @@ an unexpected error is also logged (logger ``app.cli``) with its traceback.
 from __future__ import annotations
 
 import argparse
-import json
 import datetime as dt
 import io
+import json
 import logging
 import shutil
 import sys
@@ -19,8 +19,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from app import importer, store
-from app.schema import KINDS
+from app.data import importer, store
+from app.data.schema import KINDS
 from app.sources import presets
 
 log = logging.getLogger("app.cli")
@@ -94,7 +94,7 @@ def _emit(df: pd.DataFrame, fmt: str, out: str | None = None) -> None:
     if fmt == "json":
         text = df.to_json(orient="records", indent=None, date_format="iso")
     else:
-        from app.export import safe_frame
+        from app.present.export import safe_frame
 
         buf = io.StringIO()
         safe_frame(df).to_csv(buf, index=False)
@@ -218,7 +218,7 @@ def cmd_currency(args: argparse.Namespace) -> int:
 def _prepare(cur: store.Cursor) -> None:
     """After a successful load: the renewal forecasts of the new data, stored for the forecast page
     (renewals.prepare). A failure here leaves the import as it is (a warning; the page computes them)."""
-    from app import renewals
+    from app.forecasting import renewals
 
     r = renewals.prepare_after_import(cur)
     if r is None:
@@ -234,14 +234,14 @@ def _prepared(r) -> None:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    from app import renewals
+    from app.forecasting import renewals
 
     _prepared(renewals.prepare(_open(args), force=args.force))  # errors surface here (exit 1)
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from app import status as status_mod
+    from app.analytics import status as status_mod
 
     cur = _open(args)
     st = status_mod.status(cur)
@@ -255,7 +255,7 @@ def _width() -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from app import status as status_mod
+    from app.analytics import status as status_mod
 
     cur = _open(args)
     _emit(status_mod.arr_monthly_export(cur), args.format, args.out)
@@ -263,7 +263,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:
-    from app import metrics
+    from app.analytics import metrics
 
     cur = _open(args)
     if args.what == "arr-bridge":
@@ -277,7 +277,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 def cmd_forecast(args: argparse.Namespace) -> int:
     cur = _open(args)
     if args.what in ("renewals", "window"):
-        from app import renewals
+        from app.forecasting import renewals
 
         as_of = _date_arg(args.as_of, "--as-of")
         horizon = 3 if args.horizon_months is None else args.horizon_months
@@ -296,7 +296,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
                 return 0
             df = renewals.account_table(scored, fc)
     else:
-        from app import forecast
+        from app.forecasting import topdown as forecast
 
         df = forecast.forecast_arr(cur, 12 if args.horizon_months is None else args.horizon_months, args.segment)
     _emit(df, args.format, args.out)
@@ -304,7 +304,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from app import planner_inputs
+    from planning import inputs as planner_inputs
     from planning.scenario import ScenarioError
 
     try:

@@ -18,7 +18,9 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from app import charts, export, navigation, periods, store
+from app.data import store
+from app.present import charts, export, navigation
+from app.rules import periods
 
 T = TypeVar("T")
 
@@ -261,7 +263,7 @@ def cached_from(fn: Callable[..., T], source: Any, source_key: str, *args: Any, 
 @st.cache_data(ttl=3600, max_entries=8, show_spinner=False)
 def _parse(file_id: str, kind: str, mapping: tuple | None, sheet: str | None, date_format: str | None,
            _data: bytes, file_name: str, preset: str | None = None) -> Any:
-    from app import importer
+    from app.data import importer
 
     return importer.parse(_data, file_name, kind, dict(mapping) if mapping is not None else None, sheet, date_format,
                           preset)
@@ -295,7 +297,7 @@ def sidebar_context() -> None:
         side.badge("Sample company", icon=":material/science:", color="orange",
                    help=f"Generated data ({sample}). Start with your own on the Data page.")
     fy = store.fiscal_year_start(cur)
-    from app import fmt
+    from app.present import fmt
     from app.sources import fx
 
     ccy = fx.reporting_currency(cur)

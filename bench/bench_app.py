@@ -71,8 +71,8 @@ RENDERED_JS = """([prev, path]) => {
 
 
 def app_pages() -> list[tuple[str, str]]:
-    """(URL path, navigation title) of every page ('' = Home), from the one page registry (app/navigation.py)."""
-    from app import navigation
+    """(URL path, navigation title) of every page ('' = Home), from the one page registry (app/present/navigation.py)."""
+    from app.present import navigation
 
     return [(p.url_path, p.title) for p in navigation.PAGES]
 

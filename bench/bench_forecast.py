@@ -31,10 +31,10 @@ AS_OF = dt.date(2026, 10, 31)
 
 def run(n_accounts: int = 3000, seed: int = 7, horizon: int = 12, db: Path | None = None) -> dict:
     """Time the grid on a fresh sample of n_accounts, or on an existing store db (read only)."""
-    from app import importer, store
+    from app.data import importer, store
 
     t0 = time.perf_counter()
-    from app import forecast as fc
+    from app.forecasting import topdown as fc
 
     import_app = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as tmp:

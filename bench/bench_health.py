@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app import store  # noqa: E402
+from app.data import store  # noqa: E402
 from app.health import factors, snapshots  # noqa: E402
 from bench.common import Context, Result, section, timed  # noqa: E402
 

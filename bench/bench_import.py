@@ -18,7 +18,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app import importer, store  # noqa: E402
+from app.data import importer, store  # noqa: E402
 from bench.common import Context, Result, load, section, timed  # noqa: E402
 
 N_ROWS = 1_000_000

@@ -25,7 +25,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app import metrics, store  # noqa: E402
+from app.analytics import metrics  # noqa: E402
+from app.data import store
 from bench.common import Context, Result, load, machine, section, timed  # noqa: E402
 
 BUDGET_MS = 500.0

@@ -23,7 +23,7 @@ SAMPLE_ACCOUNTS = 3000
 
 
 def _sample(path: Path) -> Path:
-    from app import importer, store
+    from app.data import importer, store
 
     if not path.exists():
         con = store.connect(path)
@@ -33,7 +33,9 @@ def _sample(path: Path) -> Path:
 
 
 def _measure(db: Path, label: str, target: str, runs: int, pdf: bool = True) -> tuple[list[Result], str]:
-    from app import packs, renewals, store
+    from app import packs
+    from app.data import store
+    from app.forecasting import renewals
 
     warnings.filterwarnings("ignore")
     cur = store.connect(db).cursor()

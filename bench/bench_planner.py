@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import Context, Result, load, machine, section, timed  # noqa: E402
-from planning import model, scenario as sc  # noqa: E402
+from planning import model  # noqa: E402
+from planning import scenario as sc
 
 BUDGET_MS = 20.0
 
@@ -61,8 +62,8 @@ def measure(runs: int = 300) -> tuple[str, bool]:
     result = model.run_plan(s36)
     assert len(result.monthly) == 36 * 4
 
-    from app import charts_planning
-    from planning.benchmarks import spend_band
+    from app.present import charts_planning
+    from planning.spend_benchmarks import spend_band
 
     band = spend_band()
 

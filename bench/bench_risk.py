@@ -24,7 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app import importer, risk, store  # noqa: E402
+from app.data import importer, store  # noqa: E402
+from app.forecasting import risk
 from bench.common import Context, Result, load, machine, section, timed  # noqa: E402
 
 AS_OF = dt.date(2026, 10, 31)
@@ -55,7 +56,7 @@ def measure(accounts: int = 16000, runs: int = 3, page_accounts: int = 3000) -> 
                  runs=runs, warmup=0)
 
     # Scoring every contract due in the next 12 months (features, calibrated model, top drivers).
-    from app import renewals
+    from app.forecasting import renewals
     due = renewals.due_contracts(con, AS_OF, renewals.MAX_HORIZON_MONTHS)
     t_score = timed(lambda: risk.score(model, con, due), runs=runs, warmup=0)
     rates = risk._base_rates(raw["segment"], lab["term_months"], y)
@@ -84,8 +85,9 @@ def measure(accounts: int = 16000, runs: int = 3, page_accounts: int = 3000) -> 
             warm_times.append(time.perf_counter() - t0)
         warm = statistics.median(warm_times)
         # After the import's prepare step (renewals.prepare, as `python -m app load` runs it): a new cold render.
-        from app import renewals
         import streamlit as st
+
+        from app.forecasting import renewals
         c3 = store.connect(page_db)
         t0 = time.perf_counter()
         renewals.prepare(c3, force=True)

@@ -17,7 +17,8 @@ import shutil
 import time
 from pathlib import Path
 
-from app.scale import rollup, spark as sparkmod, synth
+from app.scale import rollup, synth
+from app.scale import spark as sparkmod
 from bench.common import load, machine
 
 ROOT = Path(__file__).resolve().parent.parent

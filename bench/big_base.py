@@ -1,6 +1,6 @@
 """The large base the benchmarks run on: the sample company at 100,000 accounts over 48 months.
 
-`app.sample.generate` scales linearly (100,000 accounts: ~19 s, ~1.8 GB peak, ~4.5M usage
+`app.data.sample.generate` scales linearly (100,000 accounts: ~19 s, ~1.8 GB peak, ~4.5M usage
 rows, 2.6M tickets, 1.3M derived contracts) and loads through `importer.load_frames`, the
 same path as the bundled sample, so the app sees a realistic store. The runner builds it in a
 child process (its memory and allocator state do not leak into the timings) and reuses a file
@@ -46,7 +46,7 @@ class BigBase:
 
 
 def counts(path: Path) -> tuple[dict[str, int], int]:
-    from app import store
+    from app.data import store
 
     con = store.connect(path)
     try:
@@ -59,7 +59,7 @@ def counts(path: Path) -> tuple[dict[str, int], int]:
 
 def build(path: Path, accounts: int = ACCOUNTS, seed: int = 7) -> BigBase:
     """Generate and load the store at path (replacing it), in this process."""
-    from app import importer, sample, store
+    from app.data import importer, sample, store
 
     path.unlink(missing_ok=True)
     t0 = time.perf_counter()

@@ -27,9 +27,9 @@ from typing import Mapping
 
 import pandas as pd
 
-from app import periods
+from app.rules import periods
 from planning import scenario as sc
-from planning.benchmarks import Band, spend_band
+from planning.spend_benchmarks import Band, spend_band
 
 CLI_COLUMNS = ["month", "segment", "accounts", "arr", "required_fte", "available_fte", "headcount", "hires",
                "reqs_to_open", "cost", "cost_pct_arr"]
@@ -240,7 +240,7 @@ def run_plan(s: sc.Scenario, band: Band | None = None) -> PlanResult:
 def _money(x: float) -> str:
     """Compact dollars for headline prose ($1.23M, $78.9k, $950, -$1.20M).
 
-    The same convention as app.fmt.money, which planning/ may not import (it stays free of the app layer).
+    The same convention as app.present.fmt.money, which planning/ may not import (it stays free of the app layer).
     """
     if x != x:
         return "n/a"

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from app import periods
+from app.rules import periods
 
 SCHEMA_VERSION = 1
 MAX_MONTHS = 60

@@ -8,7 +8,7 @@ READY = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
 def page_paths() -> list[str]:
     """URL paths of every page in the navigation ('' = Home), read from streamlit_app.py."""
-    from app import navigation
+    from app.present import navigation
 
     return [p.url_path for p in navigation.PAGES]
 

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app import importer, metrics, store
+from app.analytics import metrics
+from app.data import importer, store
 
 FIRST = dt.date(2022, 1, 1)
 AS_OF = "2023-06-30"  # 18 months

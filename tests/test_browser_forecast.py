@@ -7,9 +7,9 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from tests.support.browser_timings import first_render
-from tests.browser_util import metric_value
 from tests.browser_util import assert_no_exception as no_exception
+from tests.browser_util import metric_value
+from tests.support.browser_timings import first_render
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -25,7 +25,7 @@ PACES_S = [0.0, 0.15, 0.4, 1.0]  # pause between clicks: faster than a page rend
 
 _OPEN = """
 import sys, time
-from app import store
+from app.data import store
 t0 = time.monotonic()
 con = store.connect(sys.argv[1], wait_seconds=float(sys.argv[2]), ensure=False)
 con.execute("SELECT count(*) FROM accounts").fetchall()

@@ -7,9 +7,16 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from tests.support.browser_timings import first_render, headline_texts, install_run_counter, runs_done, slider_moves, \
-    wait_headlines, wait_run_after
 from tests.browser_util import assert_no_exception as no_exception
+from tests.support.browser_timings import (
+    first_render,
+    headline_texts,
+    install_run_counter,
+    runs_done,
+    slider_moves,
+    wait_headlines,
+    wait_run_after,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

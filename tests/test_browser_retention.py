@@ -6,10 +6,10 @@ import re
 import pandas as pd
 import pytest
 
-from tests.support.browser_timings import first_render, install_run_counter, runs_done, switch_to, wait_run_after
+from tests.browser_util import assert_no_exception as no_exception
 from tests.browser_util import metric_value
 from tests.conftest import ROOT
-from tests.browser_util import assert_no_exception as no_exception
+from tests.support.browser_timings import first_render, install_run_counter, runs_done, switch_to, wait_run_after
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

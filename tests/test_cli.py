@@ -6,7 +6,8 @@ import sys
 
 import pandas as pd
 
-from app import cli, store
+from app import cli
+from app.data import store
 from tests.conftest import BADFILES, ROOT
 
 

@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from app import cli, importer, store
+from app import cli
+from app.data import importer, store
 from tests.conftest import ROOT
 from tests.support.compositions import NAMED, Composition, build, compositions
 
@@ -138,7 +139,7 @@ def test_reported_case_scores_contracts(stores):
     df = pd.read_json(io.StringIO(out))
     assert len(df) > 0 and df["account_id"].str.startswith("OWN-").all()
     assert df["p_renew"].between(0, 1).all()
-    from app import risk
+    from app.forecasting import risk
 
     cur = store.connect(db, read_only=True)
     try:
@@ -196,7 +197,7 @@ def test_real_processes_on_the_reported_case(stores):
 
 
 def test_unexpected_error_is_one_line_logged_and_debug_shows_traceback(stores, monkeypatch, capsys, caplog):
-    from app import status
+    from app.analytics import status
 
     def boom(cur):
         raise RuntimeError("boom\nsecond line")
@@ -324,7 +325,7 @@ def test_contracts_with_no_outcome_yet_import_without_pandas_warning(tmp_path):
 def test_flows_with_one_month_say_not_enough_history(stores):
     """One month of ARR: ARR forecasts; new/churned ARR and new logos (flows) need a month before it.
     They said "no ARR history in the store: load subscriptions first", wrong with ARR loaded."""
-    from app import forecast
+    from app.forecasting import topdown as forecast
 
     cur = store.connect(stores("one month"), read_only=True)
     try:

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from app import sample
+from app.data import sample
 from tests.browser_util import READY, page_paths
 from tests.conftest import CHROMIUM_ARGS, SAMPLE_ACCOUNTS, SAMPLE_AS_OF, running_app
 

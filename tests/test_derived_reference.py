@@ -1,6 +1,6 @@
 """The derived tables against plain-Python statements of their rules, on random line items (hypothesis).
 
-The SQL in app/store.py is written for speed (levels expanded with generate_series,
+The SQL in app/data/store.py is written for speed (levels expanded with generate_series,
 exact period bounds, grouped renewal dates); these references are written for
 clarity, one line item and one date at a time, straight from the documented rules.
 """
@@ -16,7 +16,8 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app import importer, periods, store
+from app.data import importer, store
+from app.rules import periods
 
 FIRST = dt.date(2022, 1, 31)  # a month end, so month arithmetic clamps (Jan 31 + 1 month = Feb 28)
 AS_OF = dt.date(2023, 9, 30)

@@ -1,4 +1,4 @@
-"""app/export.py: XLSX sheets open formatted (number formats, frozen bold header, filter, widths), safely."""
+"""app/present/export.py: XLSX sheets open formatted (number formats, frozen bold header, filter, widths), safely."""
 import datetime as dt
 import io
 
@@ -6,7 +6,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from app import export
+from app.present import export
 
 
 def _open(data: bytes) -> openpyxl.Workbook:
@@ -123,7 +123,7 @@ def test_infer_format(name, values, expected):
 
 
 def test_at_risk_xlsx_as_the_forecast_page_downloads_it():
-    from app import renewals
+    from app.forecasting import renewals
 
     view = at_risk()[["Account", "Name", "Renewal date", "Renewals in window", "ARR due", "P(renew)",
                       "Expected ARR lost"]].rename(columns={"Name": "Driver 1"})

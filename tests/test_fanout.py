@@ -1,6 +1,6 @@
 """Many-group forecasts (app/scale/fanout.py): the same function in a local loop and on Spark
 (groupBy.applyInPandas), results equal; each group's forecast equals the single-series forecast of
-app/forecast.py for that group."""
+app/forecasting/topdown.py for that group."""
 from __future__ import annotations
 
 import shutil
@@ -9,7 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from app import cli, forecast, store
+from app import cli
+from app.data import store
+from app.forecasting import topdown as forecast
 from app.scale import fanout
 
 

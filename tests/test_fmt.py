@@ -1,4 +1,4 @@
-"""app/fmt.py: every display format, with expected strings written by hand."""
+"""app/present/fmt.py: every display format, with expected strings written by hand."""
 import datetime as dt
 import re
 
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import vl_convert as vlc
 
-from app import charts_retention, fmt
+from app.present import charts_retention, fmt
 
 NAN = float("nan")
 
@@ -183,7 +183,7 @@ def test_waterfall_on_a_quiet_quarter_keeps_tick_labels_apart():
 
 
 def test_overview_tiles_use_fmt():
-    from app.metrics import Kpi
+    from app.analytics.metrics import Kpi
 
     arr = Kpi("arr", "ARR", 11_638_447.0, 12_000_000.0, "money", "")
     assert arr.value_text == "$11.64M"
@@ -201,7 +201,7 @@ def _y_labels(chart) -> list[str]:
 
 
 def test_other_money_charts_render_distinct_compact_ticks():
-    from app import charts_renewals
+    from app.present import charts_renewals
 
     months = pd.date_range("2025-01-01", periods=12, freq="MS")
     trend = pd.DataFrame({"month": months, "end_arr": np.linspace(12.0e6, 12.9e6, 12), "end_logos": 300})

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app import charts_forecast as cf
-from app import forecast as fc
+from app.forecasting import topdown as fc
+from app.present import charts_forecast as cf
 from tests.conftest import d, make_store
 
 # prophet 1.5 on pandas 3 warns about DataFrame.drop(inplace=...) on every fit.
@@ -82,7 +82,8 @@ def test_history_quantities_by_hand(tmp_path):
     assert ent.index[0] == pd.Timestamp("2024-02-01") and ent.tolist() == [1] * 7
     assert fc.history(cur, "new_arr", "SMB").index[0] == pd.Timestamp("2024-02-01")
     # one segment list, in one order, on every page (SMB before Enterprise)
-    from app import metrics, segments
+    from app.analytics import metrics
+    from app.rules import segments
 
     assert fc.segments is metrics.segments is segments.segments and fc.segments(cur) == ["SMB", "Enterprise"]
     with pytest.raises(ValueError, match="quantity must be one of"):

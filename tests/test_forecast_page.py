@@ -73,7 +73,8 @@ def test_forecast_with_only_accounts_and_subscriptions(tmp_path, monkeypatch):
     """
     import datetime as dt
 
-    from app import importer, renewals, risk, sample, store
+    from app.data import importer, sample, store
+    from app.forecasting import renewals, risk
 
     frames = sample.generate(seed=7, n_accounts=1200, as_of=dt.date(2026, 10, 31))
     db = tmp_path / "two_tables.duckdb"
@@ -95,7 +96,7 @@ def test_forecast_with_accounts_only(tmp_path, monkeypatch):
     """Accounts loaded, no subscriptions yet: no contracts to score, the page says so instead of failing."""
     import pandas as pd
 
-    from app import importer, store
+    from app.data import importer, store
 
     db = tmp_path / "accounts_only.duckdb"
     con = store.connect(db)

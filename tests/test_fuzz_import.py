@@ -7,8 +7,9 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app import cli, importer, store
-from app.schema import KINDS
+from app import cli
+from app.data import importer, store
+from app.data.schema import KINDS
 
 cells = st.text(alphabet=string.printable + "éü€\u00a0", max_size=12)
 headers = st.lists(st.sampled_from(["account_id", "Account ID", "customer", "Start Date", "end_date", "ARR", "MRR",

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from app import importer, store
+from app.data import importer, store
 from app.sources import fx
 
 RATES = """date,currency,rate

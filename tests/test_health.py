@@ -13,7 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app import cli, store
+from app import cli
+from app.data import store
 from app.health import book, evaluate, factors, scorecard, snapshots, stages
 from app.health.scorecard import Config, Factor
 

@@ -1,10 +1,9 @@
 """Customer health and account pages: AppTest on the sample and an empty store; the account page in Chromium."""
 from __future__ import annotations
 
-
 import pytest
 
-from app import store
+from app.data import store
 from app.health import scorecard
 from tests.conftest import app_page
 

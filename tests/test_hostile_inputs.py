@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from app import cli, forecast, metrics, renewals, store
+from app import cli
+from app.analytics import metrics
+from app.data import store
+from app.forecasting import renewals
+from app.forecasting import topdown as forecast
 
 EVIL = ["'; DROP TABLE accounts; --", "SMB' OR '1'='1", 'x"; DELETE FROM subscriptions; --', "%", "\\' OR 1=1 --"]
 
@@ -71,7 +75,7 @@ def _xlsx_with_sheet_xml(sheet_xml: str) -> bytes:
 def test_an_xml_bomb_workbook_is_refused_quickly(tmp_path):
     import time
 
-    from app import importer, store
+    from app.data import importer, store
 
     lol = "".join(f'<!ENTITY lol{i} "{"&lol%d;" % (i - 1) * 10}">' for i in range(1, 10))
     bomb = (f'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol0 "lol">{lol}]>'

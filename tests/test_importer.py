@@ -6,7 +6,8 @@ import io
 import pandas as pd
 import pytest
 
-from app import export, importer, store
+from app.data import importer, store
+from app.present import export
 from tests.conftest import BADFILES
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from app import benchmarks, metrics, store
+from app.analytics import benchmarks, metrics
+from app.data import store
 from tests.conftest import make_store
 
 ROOT = Path(__file__).resolve().parent.parent

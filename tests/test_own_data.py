@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from app import importer, store
+from app.data import importer, store
 from tests.conftest import d, make_store
 
 CRM = (b"Customer ID,Company Name,Segment,Account Owner,Created Date\n"
@@ -158,7 +158,7 @@ def test_csm_names_from_the_roster_else_the_owner_text(tmp_path: Path) -> None:
 
 
 def test_at_risk_list_names_csms(sample_copy: Path) -> None:
-    from app import renewals
+    from app.forecasting import renewals
 
     cur = store.connect(sample_copy)
     fc = renewals.summarise(renewals.score_due(cur), 3)

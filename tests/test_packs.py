@@ -24,9 +24,14 @@ from pptx import Presentation
 from pptx.enum.chart import XL_CHART_TYPE
 from pptx.opc.constants import RELATIONSHIP_TYPE as RT
 
-from app import cli, fmt, metrics, packs, planner_inputs, renewals, store
+from app import cli, packs
+from app.analytics import metrics
+from app.data import store
+from app.forecasting import renewals
 from app.packs import content
 from app.packs.model import Chart, Pack, Series, Slide, Table, Text, Tile, Tiles
+from app.present import fmt
+from planning import inputs as planner_inputs
 from planning import model
 from planning import scenario as sc
 from tests.conftest import ROOT
@@ -86,9 +91,19 @@ def cli_retention(db: Path, tmp_path: Path, segment: str | None = None) -> pd.Se
 # ---------------------------------------------------------------- the board pack on the sample
 
 @pytest.fixture(scope="module")
-def board(sample_db):
+def packs_db(sample_db, tmp_path_factory):
+    """A copy of the session's sample store: building a pack stores the renewal forecasts it prepares."""
+    import shutil
+
+    dst = tmp_path_factory.mktemp("packs") / "sample.duckdb"
+    shutil.copy(sample_db, dst)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def board(packs_db):
     """The board pack's content, .pptx and .pdf, built once (the sample store is only read)."""
-    cur = store.connect(sample_db).cursor()
+    cur = store.connect(packs_db).cursor()
     t0 = time.perf_counter()
     pack = packs.build_content(cur, "board")
     pptx = packs.render(pack, "pptx")
@@ -114,7 +129,7 @@ def test_board_has_slides_native_charts_and_notes(board):
     assert len(prs.slides) == len(board["pack"].slides)
 
 
-def test_board_headlines_equal_the_overview_and_the_cli(board, sample_db, tmp_path):
+def test_board_headlines_equal_the_overview_and_the_cli(board, packs_db, tmp_path):
     cur, texts = board["cur"], deck_texts(board["prs"])
     kpis = metrics.kpis(cur, compare_months=12)
     assert [k.label for k in kpis] == ["ARR", "NRR", "GRR", "Logo retention", "Renewal rate"]
@@ -123,7 +138,7 @@ def test_board_headlines_equal_the_overview_and_the_cli(board, sample_db, tmp_pa
         assert f"{k.delta_text} vs a year ago" in texts, k.label
     # the Overview tiles show the same values (their change is against 3 months)
     assert [k.value_text for k in metrics.kpis(cur)] == [k.value_text for k in kpis]
-    latest = cli_retention(sample_db, tmp_path)
+    latest = cli_retention(packs_db, tmp_path)
     assert fmt.pct(latest["nrr"]) in texts and fmt.pct(latest["grr"]) in texts
     assert fmt.pct(latest["nrr"]) == kpis[1].value_text and fmt.pct(latest["grr"]) == kpis[2].value_text
     assert f"nrr={float(latest['nrr'])!r}" in deck_notes(board["prs"])  # the CLI's own digits, for a reader to check
@@ -195,13 +210,13 @@ def test_board_pdf_is_the_same_pack(board):
     # its build time is measured by `make bench` (packs section), not asserted here
 
 
-def test_segment_pack_and_its_cli_figures(sample_db, tmp_path):
-    cur = store.connect(sample_db).cursor()
+def test_segment_pack_and_its_cli_figures(packs_db, tmp_path):
+    cur = store.connect(packs_db).cursor()
     try:
         seg = metrics.segments(cur)[0]
         pack = packs.build_content(cur, "board", segment=seg)
         texts = pack.texts()
-        latest = cli_retention(sample_db, tmp_path, seg)
+        latest = cli_retention(packs_db, tmp_path, seg)
         assert fmt.pct(latest["nrr"]) in texts and fmt.pct(latest["grr"]) in texts
         assert seg in pack.title
         with pytest.raises(packs.PackError, match="not in the store"):
@@ -212,10 +227,10 @@ def test_segment_pack_and_its_cli_figures(sample_db, tmp_path):
 
 # ---------------------------------------------------------------- forecast and plan packs
 
-def test_forecast_pack_topdown_and_renewals(sample_db):
-    from app import forecast as topdown
+def test_forecast_pack_topdown_and_renewals(packs_db):
+    from app.forecasting import topdown
 
-    cur = store.connect(sample_db).cursor()
+    cur = store.connect(packs_db).cursor()
     try:
         pack = packs.build_content(cur, "forecast")
         prs = Presentation(io.BytesIO(packs.render(pack, "pptx")))
@@ -312,9 +327,9 @@ def _template(path: Path) -> Path:
     return path
 
 
-def test_template_layouts_and_theme_are_used(sample_db, tmp_path):
+def test_template_layouts_and_theme_are_used(packs_db, tmp_path):
     tpl = _template(tmp_path / "corp.pptx")
-    cur = store.connect(sample_db).cursor()
+    cur = store.connect(packs_db).cursor()
     try:
         data = packs.build(cur, "plan", "pptx", template=tpl)
     finally:

@@ -78,7 +78,8 @@ def test_the_one_private_streamlit_dependency_is_still_there():
 def test_one_page_registry_for_the_app_the_tests_and_the_benchmark():
     from pathlib import Path
 
-    from app import navigation, ui
+    from app import ui
+    from app.present import navigation
     from bench.bench_app import app_pages
     from tests.browser_util import page_paths
 

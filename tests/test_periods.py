@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app import periods
+from app.rules import periods
 
 D = dt.date
 

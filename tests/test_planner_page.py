@@ -9,9 +9,12 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app import charts_planning, planner_inputs as pi, store
-from planning import model, scenario as sc
-from planning.benchmarks import spend_band
+from app.data import store
+from app.present import charts_planning
+from planning import inputs as pi
+from planning import model
+from planning import scenario as sc
+from planning.spend_benchmarks import spend_band
 from tests.conftest import d, make_store
 
 PAGE = "../pages/planner.py"
@@ -269,7 +272,7 @@ def test_plan_xlsx_has_whole_accounts_dollars_and_numeric_inputs():
 
     import openpyxl
 
-    from app import export
+    from app.present import export
 
     s = sc.with_total_mix(sc.load_scenario(EXAMPLE), 500, {"SMB": 0.2, "Mid-Market": 0.6, "Enterprise": 0.2})
     r = model.run_plan(s)
@@ -365,7 +368,7 @@ def test_chart_specs_from_templates_equal_altairs():
 
 def test_a_forecast_that_cannot_be_used_is_named_in_the_note(plan_db, monkeypatch):
     """The planner's fallback from the forecast to history averages is said, segment by segment."""
-    from app import forecast
+    from app.forecasting import topdown as forecast
 
     cur = store.connect(plan_db)
     d_ = pi.store_defaults(cur)

@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from app import importer, store
+from app.data import importer, store
 from app.sources import db
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from app import importer, store
+from app.data import importer, store
 from app.sources import refresh
 
 ROOT = Path(__file__).resolve().parent.parent

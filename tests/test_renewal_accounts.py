@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from app import cli, renewals, store
+from app import cli
+from app.data import store
+from app.forecasting import renewals
 from tests.conftest import ROOT
 from tests.support import invoice_world
 

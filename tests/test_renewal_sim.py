@@ -1,4 +1,4 @@
-"""The window simulation with a shared shock (app/renewal_window.py): hand cases and properties."""
+"""The window simulation with a shared shock (app/forecasting/renewal_window.py): hand cases and properties."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import expit
 
-from app import renewal_window as rw
+from app.forecasting import renewal_window as rw
 
 
 def _paths() -> rw.Paths:

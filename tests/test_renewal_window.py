@@ -18,7 +18,8 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app import periods, renewals, store
+from app.forecasting import renewals
+from app.rules import periods
 from tests.conftest import make_store
 
 STORE_AS_OF = dt.date(2024, 6, 30)

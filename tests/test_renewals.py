@@ -1,12 +1,12 @@
 """Renewal forecast: streams, simulation, at-risk list, contracts due, CLI table, saved runs."""
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import pytest
 
-from app import renewals, store
+from app.data import store
+from app.forecasting import renewals
 from tests.conftest import d, make_store
 
 

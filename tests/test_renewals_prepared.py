@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from app import importer, renewals, risk, store
+from app.data import importer, store
+from app.forecasting import renewals, risk
 from tests.conftest import app_page
 
 

@@ -5,7 +5,9 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app import benchmarks, charts_retention, metrics, store
+from app.analytics import benchmarks, metrics
+from app.data import store
+from app.present import charts_retention
 
 PAGES = "../pages/"
 
@@ -98,7 +100,7 @@ def test_waterfall_bars_float_from_level_to_level():
     bars = spec["layer"][0]
     assert bars["mark"]["type"] == "bar"
     assert bars["encoding"]["y2"]["field"] == "bar_end"
-    # levels 100-125 padded by a quarter of the span (93.75-131.25), then out to whole $10 ticks (app/fmt.py)
+    # levels 100-125 padded by a quarter of the span (93.75-131.25), then out to whole $10 ticks (app/present/fmt.py)
     assert bars["encoding"]["y"]["scale"]["domain"] == [90, 140]
     assert bars["encoding"]["y"]["axis"]["values"] == [90, 100, 110, 120, 130, 140]
     assert bars["encoding"]["x"]["sort"] == ["Start ARR", "New", "Reactivation", "Expansion", "Contraction",

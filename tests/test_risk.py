@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app import importer, risk, store
-from app.risk import features, model
+from app.data import importer, store
+from app.forecasting import risk
+from app.forecasting.risk import features, model
 
 
 def test_auc_brier_lift_by_hand():
@@ -68,7 +69,7 @@ def test_model_beats_baseline_and_finds_true_drivers(sample3000):
 
 def test_drivers_of_a_subset_are_those_of_the_whole(sample3000):
     """The page explains only its at-risk contracts: the same words as explaining every contract due."""
-    from app import renewals
+    from app.forecasting import renewals
 
     scored = renewals.score_due(sample3000)
     every = renewals.drivers(scored)
@@ -164,7 +165,7 @@ def test_a_model_that_loses_to_the_baseline_is_not_used(tmp_path):
     """On a 600-account sample the holdout AUC is below the segment-and-term baseline: baseline rates are used."""
     import datetime as dt
 
-    from app import importer
+    from app.data import importer
 
     con = store.connect(tmp_path / "small.duckdb")
     importer.load_sample(con, seed=7, n_accounts=600, as_of=dt.date(2026, 10, 31))

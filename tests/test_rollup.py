@@ -17,7 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app import cli, store
+from app import cli
+from app.data import store
 from app.scale import rollup, synth
 
 KNOWN = ["acc-1", "acc-2", "acc-3"]

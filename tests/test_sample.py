@@ -7,8 +7,8 @@ import re
 import pandas as pd
 import pytest
 
-from app import sample, store
-from app.schema import KINDS
+from app.data import sample, store
+from app.data.schema import KINDS
 
 AS_OF = dt.date(2025, 12, 31)
 N = 3000

@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from app import importer, periods, store
+from app.data import importer, store
+from app.rules import periods
 from app.sources import presets
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,8 +6,8 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from app import store
-from app.schema import quote_ident
+from app.data import store
+from app.data.schema import quote_ident
 from tests.conftest import d, make_store
 
 
@@ -166,7 +166,7 @@ def test_write_table_refuses_unsafe_identifiers(empty_cur):
 
 def test_imported_contracts_take_the_one_outcome_rule(tmp_path):
     """An outcome left empty next to a renewed ARR gets the rule's outcome in the renewals view, once."""
-    from app import importer
+    from app.data import importer
 
     cur = store.connect(tmp_path / "c.duckdb")
     assert importer.import_file(cur, "accounts", b"account_id\nA\nB\nC\nD\nE\n", "a.csv").ok

@@ -15,12 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from app import store, ui
+from app import ui
+from app.data import store
 from tests.conftest import ROOT
 
 _OPEN = """
 import sys
-from app import store
+from app.data import store
 con = store.connect(sys.argv[1], wait_seconds=float(sys.argv[2]), ensure=False)
 con.execute("SELECT count(*) FROM accounts").fetchall()
 con.close()
@@ -110,7 +111,7 @@ def test_release_only_closes_the_callers_connection(db: Path) -> None:
 
 
 def test_an_upload_is_parsed_once_per_file_and_choices(monkeypatch: pytest.MonkeyPatch) -> None:
-    from app import importer
+    from app.data import importer
 
     calls: list[str] = []
     real = importer.read_table

@@ -6,9 +6,11 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from app import export, renewals, risk, store
+from app.data import store
+from app.forecasting import renewals, risk
 from app.health import scorecard, snapshots
 from app.health.scorecard import Config
+from app.present import export
 
 RENEWAL_DAYS = 90  # "renewals due" in a book: the next 90 days
 PLAY_OF_KIND = {"level": "usage", "trend": "usage", "utilisation": "utilisation", "nps": "nps", "tickets": "tickets",

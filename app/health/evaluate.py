@@ -21,9 +21,11 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from app import periods, renewals, risk, store
+from app.data import store
+from app.forecasting import renewals, risk
 from app.health import factors, snapshots
 from app.health.scorecard import Config
+from app.rules import periods
 
 QUARTERS = 4
 MONTHS = 3

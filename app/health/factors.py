@@ -25,8 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from app import risk, store
-from app.schema import quote_ident, safe_identifier
+from app.data import store
+from app.data.schema import quote_ident, safe_identifier
+from app.forecasting import risk
 
 TICKET_DAYS = 91  # 13 weeks: the ticket window
 NPS_DAYS = 365  # an NPS answer older than this counts as no answer

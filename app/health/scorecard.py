@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from app import store
+from app.data import store
 from app.health.factors import Inputs
 
 LEARNED = "learned"

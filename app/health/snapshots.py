@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from app import store
+from app.data import store
 from app.health import factors, scorecard, stages
 from app.health.scorecard import Config
 

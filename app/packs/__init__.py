@@ -5,7 +5,7 @@
     packs.write(cur, "forecast", "review.pdf", segment="SMB")
 
 Plain Python (no streamlit): the pages' "Download pack" buttons (app.ui.pack_download) and
-`python -m app deck` call these. content.py builds the slides from app functions and app.fmt;
+`python -m app deck` call these. content.py builds the slides from app functions and app.present.fmt;
 render_pptx.py and render_pdf.py lay the same slides out. docs/packs.md says what each slide shows.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from app import store
+from app.data import store
 from app.packs.content import KINDS, PackError, build_content
 from app.packs.model import Pack
 

@@ -1,4 +1,4 @@
-"""The packs' content, from the functions the pages call, formatted by app.fmt as the pages format it.
+"""The packs' content, from the functions the pages call, formatted by app.present.fmt as the pages format it.
 
 board: retention headlines, ARR bridge (quarter and year), GRR/NRR trend, churn reasons,
 benchmarks, the renewal forecast for the next two quarters, the top at-risk accounts and the
@@ -18,10 +18,12 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
-from app import benchmarks, fmt, metrics, planner_inputs, store
-from app.charts import PALETTE
-from app.packs.model import (COUNT_AXIS, MONEY_AXIS, PCT_AXIS, Chart, Pack, Series, Slide, Table, Text, Tile,
-                             Tiles)
+from app.analytics import benchmarks, metrics
+from app.data import store
+from app.packs.model import COUNT_AXIS, MONEY_AXIS, PCT_AXIS, Chart, Pack, Series, Slide, Table, Text, Tile, Tiles
+from app.present import fmt
+from app.present.charts import PALETTE
+from planning import inputs as planner_inputs
 
 T = TypeVar("T")
 
@@ -102,7 +104,7 @@ def _footer(cur: store.Cursor, segment: str | None) -> str:
 
 def waterfall_chart(steps: pd.DataFrame, title: str) -> Chart:
     """metrics.bridge_steps as a stacked column with an invisible base (PowerPoint has no waterfall type)."""
-    from app import charts_retention
+    from app.present import charts_retention
 
     flows = steps["kind"] != "total"
     base = [0.0 if not f else min(a, b) for f, a, b in zip(flows, steps["bar_start"], steps["bar_end"])]
@@ -176,7 +178,7 @@ def _bridge_slide(bridge: pd.DataFrame, freq: str, fy: int, label: str) -> Slide
 
 
 def _trend_slide(ret: pd.DataFrame, segment: str | None) -> Slide | None:
-    from app import charts_retention
+    from app.present import charts_retention
 
     if ret.empty:
         return None
@@ -216,7 +218,7 @@ def _reasons_chart(df: pd.DataFrame, col: str, title: str, altair: Callable[[], 
 
 
 def _churn_slide(cr: metrics.ChurnReasons, asof: dt.date, segment: str | None) -> Slide:
-    from app import charts_retention
+    from app.present import charts_retention
 
     if cr.empty:
         return Slide("Why customers leave", f"No churn in the 12 months to {fmt.date(asof)} · {_where(segment)}",
@@ -285,7 +287,7 @@ def renewal_tiles(fc: Any) -> Tiles:
 
 
 def renewal_month_chart(fc: Any) -> Chart:
-    from app import charts_renewals
+    from app.present import charts_renewals
 
     bm = fc.by_month
     return Chart("column", "ARR due and expected renewed ARR by month", tuple(_month(m) for m in bm["month"]), (
@@ -330,7 +332,7 @@ def _renewal_slide(fc: Any, cal: Any, segment: str | None) -> Slide:
 
 
 def _at_risk_frame(fc: Any) -> pd.DataFrame:
-    from app import renewals
+    from app.forecasting import renewals
 
     return renewals.at_risk_table(fc)
 
@@ -465,9 +467,9 @@ def _plan_for(cur: store.Cursor, scenarios: Sequence[Any]) -> tuple[dict[str, An
 
 def board(cur: store.Cursor, segment: str | None = None, scenarios: Sequence[Any] = ()) -> Pack:
     """The board pack: retention, bridge, churn reasons, benchmarks, renewals, at-risk accounts, capacity."""
-    from app import renewals
+    from app.forecasting import renewals
     from planning import model
-    from planning.benchmarks import spend_band
+    from planning.spend_benchmarks import spend_band
 
     sec: dict[str, float] = {}
     asof, fy = store.as_of(cur), store.fiscal_year_start(cur)
@@ -524,8 +526,8 @@ def _check_segment(cur: store.Cursor, segment: str | None) -> None:
 
 def forecast_line_chart(result: Any, quantity: str) -> Chart:
     """History (last HISTORY_MONTHS months), forecast and its P10-P90 band as lines."""
-    from app import charts_forecast
-    from app import forecast as topdown
+    from app.forecasting import topdown
+    from app.present import charts_forecast
 
     hist = result.history.tail(HISTORY_MONTHS)
     f = result.frame
@@ -557,7 +559,7 @@ def _by_period_table(table: pd.DataFrame, money: bool) -> Table:
 
 
 def _accuracy_table(bt: Any, money: bool) -> Table:
-    from app import forecast as topdown
+    from app.forecasting import topdown
 
     s = bt.summary
     if s.empty:
@@ -576,7 +578,7 @@ def _accuracy_table(bt: Any, money: bool) -> Table:
 
 
 def _topdown_slide(cur: store.Cursor, quantity: str, segment: str | None, fy: int, sec: dict[str, float]) -> Slide:
-    from app import forecast as topdown
+    from app.forecasting import topdown
 
     q = topdown.QUANTITIES[quantity]
     title = f"Top-down forecast: {q['label']}"
@@ -599,7 +601,8 @@ def _topdown_slide(cur: store.Cursor, quantity: str, segment: str | None, fy: in
 
 
 def _fva_slide(cur: store.Cursor) -> Slide:
-    from app import charts_renewals, renewals
+    from app.forecasting import renewals
+    from app.present import charts_renewals
 
     fva = renewals.forecast_vs_actual(cur)
     title = "Forecast against actual"
@@ -683,7 +686,7 @@ def _csm_slides(fc: Any, segment: str | None) -> list[Slide]:
 
 def forecast(cur: store.Cursor, segment: str | None = None, scenarios: Sequence[Any] = ()) -> Pack:
     """The quarterly forecast review: top-down forecasts with backtests, renewals, forecast vs actual, at-risk."""
-    from app import renewals
+    from app.forecasting import renewals
 
     sec: dict[str, float] = {}
     asof, fy = store.as_of(cur), store.fiscal_year_start(cur)
@@ -752,7 +755,7 @@ def _assumption_slide(name: str, s: Any) -> Slide:
 
 
 def _cost_chart(result: Any, band: Any) -> Chart:
-    from app import charts_planning
+    from app.present import charts_planning
 
     t = result.totals
     s = result.scenario
@@ -764,7 +767,7 @@ def _cost_chart(result: Any, band: Any) -> Chart:
 
 
 def _fte_chart(result: Any) -> Chart:
-    from app import charts_planning
+    from app.present import charts_planning
 
     t = result.totals
     return Chart("line", "Required FTE, available FTE and headcount", tuple(_month(m) for m in t["month"]), (
@@ -775,7 +778,7 @@ def _fte_chart(result: Any) -> Chart:
 
 
 def _compare_chart(cmp: Any, measure: str, title: str, number_format: str) -> Chart:
-    from app import charts_planning
+    from app.present import charts_planning
 
     first = next(iter(cmp.totals.values()))
     return Chart("line", title, tuple(_month(m) for m in first["month"]), tuple(
@@ -787,7 +790,7 @@ def _compare_chart(cmp: Any, measure: str, title: str, number_format: str) -> Ch
 def plan(cur: store.Cursor, segment: str | None = None, scenarios: Sequence[Any] = ()) -> Pack:
     """One scenario (headlines, charts, assumptions, monthly totals) or 2-4 side by side."""
     from planning import model
-    from planning.benchmarks import spend_band
+    from planning.spend_benchmarks import spend_band
 
     sec: dict[str, float] = {}
     asof = store.as_of(cur)
@@ -821,7 +824,7 @@ def plan(cur: store.Cursor, segment: str | None = None, scenarios: Sequence[Any]
         slides.append(_assumption_slide(name, s))
     else:
         cmp = _timed(sec, "capacity plan", model.compare, chosen)
-        from app import planner_inputs as pi
+        from planning import inputs as pi
 
         disp = pi.comparison_display(cmp.table).rename(columns=lambda c: c.replace("Δ", "Change in"))
         slides.append(Slide("Scenarios side by side", f"Headlines over each plan's first 12 months; changes against "

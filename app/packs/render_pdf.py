@@ -20,12 +20,11 @@ from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import Frame, Paragraph, Spacer
+from reportlab.platypus import Frame, Paragraph, Spacer, TableStyle
 from reportlab.platypus import Table as RLTable
-from reportlab.platypus import TableStyle
 
-from app import charts
 from app.packs.model import Chart, Pack, Slide, Table, Text, Tiles, layout
+from app.present import charts
 
 W_IN, H_IN = 13.333, 7.5
 PT = 72.0

@@ -6,7 +6,7 @@ or fanned out over Spark with ``groupBy(...).applyInPandas``: the SAME Python fu
     remote = run_spark(hist, horizon=12, spark=spark)     # one task per group, same function, same rows
 
 Per group ``forecast_group`` backtests the methods on the group's monthly series (rolling origin, as
-app/forecast.py), picks the method (``auto``: the backtest winner) with its calibrated band and
+app/forecasting/topdown.py), picks the method (``auto``: the backtest winner) with its calibrated band and
 forecasts ``horizon`` months. Prophet is seeded (``seed``), so a group's forecast is the same on a
 Spark worker as in the local loop. The history is small (groups x months) and is read from the store
 on the driver; only the fits are spread.
@@ -20,7 +20,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from app import forecast
+from app.forecasting import topdown as forecast
 
 BY = {"csm": "csm_id", "region": "region", "segment": "segment"}
 HISTORY_COLUMNS = ("group", "month", "value")
@@ -39,7 +39,7 @@ def histories(cur, by: str, quantity: str = "arr") -> pd.DataFrame:
     Groups are the distinct values of accounts.<segment|region|csm_id>; accounts without one form the
     group '(none)'. A flow's first month is left out, as in forecast.history.
     """
-    from app import store
+    from app.data import store
 
     if by not in BY:
         raise ValueError(f"--by {by!r}: expected one of {', '.join(BY)}")
@@ -99,7 +99,7 @@ def _fn(horizon: int, method: str, quantity: str, seed: int) -> Callable[[pd.Dat
 
 def _quiet_workers() -> None:
     """cmdstanpy configures an INFO handler on first use unless its logger has one (a fresh Spark
-    worker has none): give it a null handler and keep its level at WARNING, as app/forecast.py does."""
+    worker has none): give it a null handler and keep its level at WARNING, as app/forecasting/topdown.py does."""
     log = logging.getLogger("cmdstanpy")
     if not log.handlers:
         log.addHandler(logging.NullHandler())

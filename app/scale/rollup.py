@@ -40,7 +40,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from app.schema import KINDS, Column, normalize_name
+from app.data.schema import KINDS, Column, normalize_name
 
 ENGINES = ("duckdb", "spark")
 ACTIVE_USERS = "active_users"
@@ -352,7 +352,7 @@ def _select_list(mapping: dict[str, str], quote) -> str:
 
 
 def _duckdb_run(path, fmt, out, mapping, zone, known, keep_unknown, delimiter, examples) -> RollupReport:
-    from app import store
+    from app.data import store
 
     if "://" in path:
         raise RollupError(f"{path}: remote paths need --engine spark (DuckDB here reads local files only; its "

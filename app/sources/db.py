@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from app.importer import ImportRefused, Problem, RawTable
+from app.data.importer import ImportRefused, Problem, RawTable
 
 SCHEMES = ("postgresql://", "postgres://")
 STATEMENT_TIMEOUT_MS = 10 * 60 * 1000  # a refresh from cron gives up on a query after 10 minutes

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from app import store
+from app.data import store
 
 CURRENCY_KEY = "reporting_currency"
 RULE_KEY = "fx_rule"
@@ -121,7 +121,7 @@ def convert_frame(cur: store.Cursor, kind: str, frame: pd.DataFrame, file_name: 
     in the line's currency. Lines with no currency are taken to be in the reporting currency. A currency
     without a rate is a problem of its rows.
     """
-    from app.importer import MAX_PROBLEMS_SHOWN, Problem
+    from app.data.importer import MAX_PROBLEMS_SHOWN, Problem
 
     rc = reporting_currency(cur)
     how = rule(cur)

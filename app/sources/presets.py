@@ -20,9 +20,19 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from app.importer import (HEADER_ROWS, IGNORE, MAX_PROBLEMS_SHOWN, ROW_COLUMN, ImportRefused, Problem, RawTable,
-                          _clean_number, date_order, parse_dates)
-from app.schema import normalize_name, safe_identifier
+from app.data.importer import (
+    HEADER_ROWS,
+    IGNORE,
+    MAX_PROBLEMS_SHOWN,
+    ROW_COLUMN,
+    ImportRefused,
+    Problem,
+    RawTable,
+    _clean_number,
+    date_order,
+    parse_dates,
+)
+from app.data.schema import normalize_name, safe_identifier
 from app.sources.fx import ZERO_DECIMAL
 
 NONE = "none"  # no preset, not even detection

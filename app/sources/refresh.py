@@ -29,9 +29,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from app import importer, store
-from app.importer import ImportRefused, Parsed, Problem, RawTable
-from app.schema import KINDS
+from app.data import importer, store
+from app.data.importer import ImportRefused, Parsed, Problem, RawTable
+from app.data.schema import KINDS
 
 LAST_KEY = "last_refresh"
 FIRST_KINDS = ("fx_rates", "accounts", "csms")  # others refer to accounts; conversions need the rates

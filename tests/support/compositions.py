@@ -23,7 +23,8 @@ from pathlib import Path
 
 from hypothesis import strategies as st
 
-from app import importer, periods, store
+from app.data import importer, store
+from app.rules import periods
 
 BILLINGS = ("annual", "monthly_lines", "monthly_billing")
 # Import order: the roster and accounts first (other rows must belong to a known account).

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from app import importer, periods, store
+from app.data import importer, store
+from app.rules import periods
 
 
 def frames(n_accounts: int = 900, months: int = 36, last_month: dt.date = dt.date(2026, 6, 1), seed: int = 0,

@@ -19,9 +19,11 @@ from typing import Any
 
 import pandas as pd
 
-from app import fmt, periods, store
-from app import segments as segments_rule
-from app.segments import ACCOUNT_FILTER, segments  # noqa: F401  (segments: the one list, re-exported)
+from app.data import store
+from app.present import fmt
+from app.rules import periods
+from app.rules import segments as segments_rule
+from app.rules.segments import ACCOUNT_FILTER, segments  # noqa: F401  (segments: the one list, re-exported)
 
 BRIDGE_COLUMNS = ["month", "start_arr", "new", "expansion", "reactivation", "contraction", "churn", "end_arr",
                   "start_logos", "new_logos", "reactivated_logos", "churned_logos", "end_logos"]
@@ -314,7 +316,7 @@ def retention_series(cur: store.Cursor, window_months: int = 12, segment: str | 
 
 # ---------------------------------------------------------------- renewal rates
 
-# renewed: the renewals view's renewed ARR (one rule, app/store.py: an outcome without renewed ARR renews flat).
+# renewed: the renewals view's renewed ARR (one rule, app/data/store.py: an outcome without renewed ARR renews flat).
 _RENEWAL_SQL = f"""
     WITH r AS (
         SELECT end_date, arr, outcome,

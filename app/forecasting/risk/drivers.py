@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from app import store
-from app.risk.features import driver_families
-from app.risk.model import RenewalModel, Scores, predict
+from app.data import store
+from app.forecasting.risk.features import driver_families
+from app.forecasting.risk.model import RenewalModel, Scores, predict
 
 # A driver must add at least this much to the (raw) churn score to be named.
 MIN_DRIVER_EFFECT = 0.002

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from app import store
-from app.schema import KINDS, normalize_name, quote_ident
+from app.data import store
+from app.data.schema import KINDS, normalize_name, quote_ident
 
 # Features come from data before this many days ahead of the contract end: time for a
 # CSM to act on the score.

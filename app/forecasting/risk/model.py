@@ -11,8 +11,8 @@
   probabilities within 1.2 points, with a Brier score no better on the holdout; its default
   cross-fitting over shuffled folds was measured worse calibrated: docs/renewal_model.md.)
 - ``train(cur, as_of)`` builds the features of the contracts whose outcome was known at as_of
-  (app.risk.features), measures the model card (app.risk.card) and fits the estimator;
-  ``predict`` scores contracts due. Drivers and plays: app.risk.drivers.
+  (app.forecasting.risk.features), measures the model card (app.forecasting.risk.card) and fits the estimator;
+  ``predict`` scores contracts due. Drivers and plays: app.forecasting.risk.drivers.
 """
 from __future__ import annotations
 
@@ -28,9 +28,9 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-from app import store
-from app.risk.card import ModelCard, base_predict, base_rates, model_card
-from app.risk.features import (
+from app.data import store
+from app.forecasting.risk.card import ModelCard, base_predict, base_rates, model_card
+from app.forecasting.risk.features import (
     LEAD_DAYS,
     design_matrix,
     extra_account_columns,

@@ -23,17 +23,19 @@ import datetime as dt
 import json
 import logging
 import math
-import zlib
 import pickle
 import time
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from app import export, fmt, risk, store
-from app import renewal_window as rw
+from app.data import store
+from app.forecasting import renewal_window as rw
+from app.forecasting import risk
+from app.present import export, fmt
 
 KIND = "renewals"
 AT_RISK_SHARE = 0.20
@@ -422,7 +424,7 @@ class WindowModel:
 
 
 def window_model(c: pd.DataFrame, sigma: float = 0.0) -> WindowModel:
-    """Streams, accounts and expected figures of a window's scored renewals c (see app/renewal_window.py)."""
+    """Streams, accounts and expected figures of a window's scored renewals c (see app/forecasting/renewal_window.py)."""
     st = streams(c)
     pos = pd.Series(np.arange(len(st)), index=st["key"])
     keys = stream_keys(c) if len(c) else pd.Series(dtype=str)
@@ -736,7 +738,7 @@ CALIBRATION_MAX_ACCOUNTS = 20_000
 
 def backfill_as_ofs(store_as_of: dt.date, horizon_months: int, n_windows: int) -> list[dt.date]:
     """Month ends whose whole window (and its renewal grace) had passed by store_as_of, newest first."""
-    from app import periods
+    from app.rules import periods
 
     latest = periods.last_complete_month_end(
         periods.add_months(store_as_of - dt.timedelta(days=store.RENEWAL_GRACE_DAYS), -horizon_months))

@@ -22,9 +22,9 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from app import periods
-from app.schema import KINDS
-from app.store import default_as_of
+from app.rules import periods
+from app.data.schema import KINDS
+from app.data.store import default_as_of
 
 SEGMENTS = ("SMB", "Mid-Market", "Enterprise")
 SEGMENT_SHARE = (0.60, 0.30, 0.10)
@@ -99,7 +99,7 @@ _ROOT = ("Poor onboarding", "Low early adoption", "Product fit", "Wrong contact 
          "Outside our control")
 
 
-_add_months = periods.add_months  # the one month step (app/periods.py)
+_add_months = periods.add_months  # the one month step (app/rules/periods.py)
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:

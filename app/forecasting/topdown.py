@@ -42,8 +42,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from app import store
-from app.segments import segments  # noqa: F401  (the one segment list, for pages)
+from app.data import store
+from app.rules.segments import segments  # noqa: F401  (the one segment list, for pages)
 
 # Prophet's plot module logs "Importing plotly failed" at import (plots are not used here): that one
 # logger is silenced. cmdstanpy logs every optimisation run at INFO: it is raised to WARNING, so
@@ -220,10 +220,10 @@ def history_frame(cur: store.Cursor, segment: str | None = None, region: str | N
     ARR to the as-of month, gaps filled with zero. The first month's flows are left
     out (NaN): relative to a month before the data starts, every account looks new.
     """
-    from app import metrics
+    from app.analytics import metrics
 
     cols = list(QUANTITIES)
-    b = metrics.arr_bridge(cur, segment, region, csm_id)  # the bridge's flows, aggregated once (app/metrics.py)
+    b = metrics.arr_bridge(cur, segment, region, csm_id)  # the bridge's flows, aggregated once (app/analytics/metrics.py)
     if b.empty:
         return pd.DataFrame(columns=cols, index=pd.DatetimeIndex([], freq="MS", name="month"), dtype=float)
     out = pd.DataFrame({"arr": b["end_arr"], "new_arr": b["new"] + b["reactivation"], "churned_arr": b["churn"],
@@ -368,9 +368,8 @@ def _prophet_class():
     """Import Prophet once, on first use (0.7 s), with its noise silenced."""
     global _PROPHET
     if _PROPHET is None:
-        from prophet import Prophet
-
         from cmdstanpy.utils import get_logger
+        from prophet import Prophet
 
         # prophet.forecaster sets its logger to INFO at import, and cmdstanpy sets its own to DEBUG (with an
         # INFO handler) the first time it is asked for it: ask first, then set both levels.
@@ -699,7 +698,7 @@ def by_period(result: ForecastResult, quantity: str, fiscal_start: int = 1, freq
     Periods the forecast does not reach are left out; a period it leaves partway is
     labelled with the months it holds.
     """
-    from app import periods
+    from app.rules import periods
 
     flow = QUANTITIES.get(quantity, {}).get("flow", False)
     f = result.frame

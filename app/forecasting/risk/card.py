@@ -20,10 +20,10 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
-from app.risk.features import family_label, importance_families
+from app.forecasting.risk.features import family_label, importance_families
 
 if TYPE_CHECKING:
-    from app.risk.model import RenewalClassifier
+    from app.forecasting.risk.model import RenewalClassifier
 
 # The newest share of labelled contracts (by end date) held out for the model card.
 HOLDOUT_SHARE = 0.2

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from app import fmt
+from app.present import fmt
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BENCHMARKS_CSV = ROOT / "data" / "benchmarks.csv"
 THRESHOLDS_CSV = ROOT / "data" / "house_thresholds.csv"
 

@@ -1,6 +1,6 @@
 """The DuckDB store: the only module that opens connections.
 
-Canonical tables are created from app.schema. Derived tables (monthly ARR per
+Canonical tables are created from app.data.schema. Derived tables (monthly ARR per
 account, the per-account-month ARR bridge category, contracts derived from line
 items) are rebuilt inside each import's transaction, so pages read small
 materialised tables instead of recomputing window functions.
@@ -18,10 +18,10 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from app import periods
-from app.schema import KINDS, SQL_TYPES, quote_ident
+from app.rules import periods
+from app.data.schema import KINDS, SQL_TYPES, quote_ident
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DB = ROOT / "data" / "cs.duckdb"
 
 # A renewal line that starts up to this many days after the old term ended still
@@ -59,7 +59,7 @@ CREATE TABLE IF NOT EXISTS health_snapshot_sets (
     set_id INTEGER PRIMARY KEY, config_version INTEGER, data_version VARCHAR, built_at TIMESTAMP,
     weeks INTEGER, factors_json VARCHAR, seconds DOUBLE
 );
--- Renewal forecasts prepared once per data version (app/renewals.py prepare): a cache, rebuilt when missing.
+-- Renewal forecasts prepared once per data version (app/forecasting/renewals.py prepare): a cache, rebuilt when missing.
 -- payload: a pickled Python object (model, card, calibration, a window's page view); the scored contracts
 -- are the table renewal_scored, written by prepare.
 CREATE TABLE IF NOT EXISTS renewal_prepared (

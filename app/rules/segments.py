@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from app import store
+from app.data import store
 
 # Preferred display order of the usual segment labels; others follow alphabetically.
 SEGMENT_ORDER = {"smb": 0, "small business": 0, "mid-market": 1, "mid market": 1, "midmarket": 1,

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from app import fmt, store
-from app.schema import KINDS, quote_ident
+from app.data import store
+from app.data.schema import KINDS, quote_ident
+from app.present import fmt
 
 # The date column that says what period each table covers.
 COVERAGE_COLUMN = {

@@ -7,8 +7,8 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from app import fmt
-from app.charts import PALETTE
+from app.present import fmt
+from app.present.charts import PALETTE
 
 _KIND_COLORS = alt.Scale(domain=list(PALETTE), range=list(PALETTE.values()))
 _STATUS_COLORS = alt.Scale(

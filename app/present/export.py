@@ -2,7 +2,7 @@
 
 Text cells starting with =, +, -, @, tab or carriage return are prefixed with a
 single quote so spreadsheets show them as text instead of evaluating them.
-XLSX sheets get number formats (money, %, dates; app/fmt.py's conventions), a bold
+XLSX sheets get number formats (money, %, dates; app/present/fmt.py's conventions), a bold
 frozen header, an autofilter and fitted column widths; numbers stay numbers.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from app import fmt
+from app.present import fmt
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _MAX_WIDTH = 60

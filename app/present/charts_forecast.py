@@ -8,9 +8,9 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from app import fmt
-from app import forecast as fc
-from app.charts import PALETTE
+from app.forecasting import topdown as fc
+from app.present import fmt
+from app.present.charts import PALETTE
 
 METHOD_COLORS = {"prophet": "#1f4e79", "seasonal_naive": "#8e6bb8", "drift": "#e08a1e"}
 

@@ -16,9 +16,9 @@ import altair as alt
 import pandas as pd
 from altair.utils.data import to_values
 
-from app import fmt
-from app.charts import PALETTE
-from planning.benchmarks import Band
+from app.present import fmt
+from app.present.charts import PALETTE
+from planning.spend_benchmarks import Band
 
 _MONTH = alt.X("month:T", title=None, axis=alt.Axis(format="%b %Y"))
 # Bars fill their month; lines and areas on the same axis sit at the middle of it.

@@ -10,7 +10,7 @@
 
 See docs/renewal_model.md for every choice. The names below are the ones the rest of the code uses.
 """
-from app.risk.card import (
+from app.forecasting.risk.card import (
     HOLDOUT_SHARE,
     ModelCard,
     auc,
@@ -20,8 +20,8 @@ from app.risk.card import (
     calibration_table,
     top_decile_lift,
 )
-from app.risk.drivers import MIN_DRIVER_EFFECT, PLAYS, explain, score
-from app.risk.features import (
+from app.forecasting.risk.drivers import MIN_DRIVER_EFFECT, PLAYS, explain, score
+from app.forecasting.risk.features import (
     HIGH_PRIORITIES,
     LEAD_DAYS,
     design_matrix,
@@ -30,7 +30,7 @@ from app.risk.features import (
     labelled_contracts,
     raw_features,
 )
-from app.risk.model import (
+from app.forecasting.risk.model import (
     MIN_CHURNS,
     MIN_CONTRACTS,
     MODEL_VERSION,

@@ -20,8 +20,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from app import store
-from app.schema import DATE, INT, KINDS, MRR, NUMBER, OUTCOMES, STR, normalize_name, safe_identifier
+from app.data import store
+from app.data.schema import DATE, INT, KINDS, MRR, NUMBER, OUTCOMES, STR, normalize_name, safe_identifier
 
 log = logging.getLogger(__name__)
 
@@ -867,7 +867,7 @@ def start_empty(cur: store.Cursor) -> None:
 
 def load_sample(cur: store.Cursor, seed: int = 7, n_accounts: int = 3000, as_of=None) -> int:
     """Replace the store's data with the generated sample company; returns rows written."""
-    from app import sample
+    from app.data import sample
 
     asof = as_of or store.default_as_of()
     frames = sample.generate(seed=seed, n_accounts=n_accounts, as_of=asof)

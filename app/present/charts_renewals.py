@@ -7,8 +7,9 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from app import fmt, risk
-from app.charts import PALETTE
+from app.forecasting import risk
+from app.present import fmt
+from app.present.charts import PALETTE
 
 
 def groups_frame(groups: pd.DataFrame, key: str) -> pd.DataFrame:

@@ -16,7 +16,9 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from app import fmt, periods, store
+from app.data import store
+from app.present import fmt
+from app.rules import periods
 from planning import scenario as sc
 
 log = logging.getLogger(__name__)
@@ -152,7 +154,7 @@ def forecast_new_logos(cur: store.Cursor, segment: str, months: int) -> list[flo
     Otherwise the reason it could not be used (under FORECAST_MIN_HISTORY_MONTHS of
     history, or the forecast failed): the caller then uses history averages and says so.
     """
-    from app import forecast  # imports prophet lazily, only when the planner needs it
+    from app.forecasting import topdown as forecast  # imports prophet lazily, only when the planner needs it
 
     try:
         n = len(forecast.history(cur, "new_logos", segment))

@@ -1,0 +1,1 @@
+"""Forecasts: top-down series (Prophet and baselines), the renewal model and the renewal window."""
