@@ -2,16 +2,15 @@
 no traceback, whatever is loaded (issue 10). Stores come from tests/support/compositions.py."""
 from __future__ import annotations
 
-import re
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from app.present import navigation
 from tests.conftest import ROOT
 from tests.support.compositions import NAMED, build
 
 APP = "../streamlit_app.py"
-PAGES = re.findall(r'st\.Page\("(pages/[a-z_]+\.py)"', (ROOT / "streamlit_app.py").read_text())
+PAGES = [p.file for p in navigation.PAGES]  # the one page registry
 
 # A handful by default (each page run costs 1-3 s); the rest in the slow sweep.
 DEFAULT = [
@@ -23,7 +22,8 @@ SLOW = [n for n in NAMED if n not in DEFAULT]
 
 
 def test_every_page_is_listed():
-    assert len(PAGES) == 7 and "pages/forecast.py" in PAGES and "pages/home.py" in PAGES
+    assert sorted(PAGES, key=PAGES.index) == PAGES and len(PAGES) == len(list((ROOT / "pages").glob("*.py"))) == 9
+    assert "pages/forecast.py" in PAGES and "pages/home.py" in PAGES and "pages/account.py" in PAGES
 
 
 def run_pages(db, monkeypatch) -> None:

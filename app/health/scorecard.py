@@ -91,6 +91,8 @@ class Factor:
         f = _edge_text(self.kind)
         lo = self.edges[b - 1] if b > 0 else None
         hi = self.edges[b] if b < len(self.edges) else None
+        if lo is None and hi is None:  # a factor with one bin (too little data to split it)
+            return "any value"
         if lo is None:
             return f"below {f(hi)}"
         if hi is None:
