@@ -27,7 +27,7 @@ from typing import Mapping
 
 import pandas as pd
 
-from app.rules import periods
+from app.rules import amounts, periods
 from planning import scenario as sc
 from planning.spend_benchmarks import Band, spend_band
 
@@ -244,16 +244,7 @@ def _money(x: float) -> str:
     """
     if x != x:
         return "n/a"
-    a = abs(x)
-    if round(a / 1e6, 2) >= 1000:
-        body = f"{a / 1e9:,.2f}B"
-    elif round(a / 1e3, 1) >= 1000:
-        body = f"{a / 1e6:,.2f}M"
-    elif round(a) >= 1000:
-        body = f"{a / 1e3:,.1f}k"
-    else:
-        body = f"{a:,.0f}"
-    return ("-" if x < 0 and round(a) else "") + "$" + body
+    return ("-" if x < 0 and round(abs(x)) else "") + "$" + amounts.compact(x, 2)
 
 
 def _year(s: sc.Scenario) -> tuple[int, str]:

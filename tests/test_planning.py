@@ -520,7 +520,7 @@ def test_planning_imports_no_store_streamlit_or_formatting():
     code = ("import sys, planning.model, planning.scenario, planning.spend_benchmarks; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('app', 'streamlit', 'duckdb', 'altair')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
-    assert out.strip() == "['app', 'app.rules', 'app.rules.periods']"
+    assert out.strip() == "['app', 'app.rules', 'app.rules.amounts', 'app.rules.periods']"
 
 
 def test_a_link_carries_a_scenario_never_a_path():

@@ -17,6 +17,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from app.rules import amounts
+
 NA = "n/a"
 
 # The store's reporting currency (ISO code): the UI glue sets it once per script run (ui.sidebar_context), the
@@ -83,16 +85,7 @@ def money(x: float | None, digits: int = 2, signed: bool = False) -> str:
     v = _num(x)
     if v is None:
         return NA
-    a = abs(v)
-    # Pick the unit from the rounded value, so 999,999 reads $1.00M and not $1,000.0k.
-    if round(a / 1e6, digits) >= 1000:
-        body = f"{a / 1e9:,.{digits}f}B"
-    elif round(a / 1e3, 1) >= 1000:
-        body = f"{a / 1e6:,.{digits}f}M"
-    elif round(a) >= 1000:
-        body = f"{a / 1e3:,.1f}k"
-    else:
-        body = f"{a:,.0f}"
+    body = amounts.compact(v, digits)  # the unit rule, once (app/rules/amounts.py)
     return _signed(currency_symbol() + body, v, signed)
 
 
