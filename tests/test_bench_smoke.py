@@ -37,8 +37,8 @@ def test_runner_writes_results_for_one_section(tmp_path):
     assert re.search(r"cores \(.+\), \d+ GiB RAM", text)  # the machine's description
     assert "load average" in text
     # The planner's budget row: a median, the target and a verdict.
-    m = re.search(r"\| planner \| run_plan, 36 months x 4 segments \| ([\d.,]+) ms \| < 20 ms \| (met|\*\*MISSED\*\*) \|",
-                  text)
+    m = re.search(r"\| planner \| run_plan, 36 months x 4 segments \| ([\d.,]+) ms \| < 20 ms "
+                  r"\| (met|\*\*MISSED\*\*) \|", text)
     assert m, text
     assert (m.group(2) == "met") == (float(m.group(1).replace(",", "")) < 20)
     assert "## Planner recompute" in text and "same model, 1 segment" in text

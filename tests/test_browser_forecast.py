@@ -13,8 +13,9 @@ from tests.support.browser_timings import first_render
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-AT_RISK_COLUMNS = ["Account", "Name", "Segment", "CSM", "CSM id", "Billing", "Renewal date", "Renewals in window", "ARR due",
-                   "P(renew)", "Expected ARR lost", "Driver 1", "Play 1", "Driver 2", "Play 2", "Driver 3", "Play 3"]
+AT_RISK_COLUMNS = ["Account", "Name", "Segment", "CSM", "CSM id", "Billing", "Renewal date", "Renewals in window",
+                   "ARR due", "P(renew)", "Expected ARR lost", "Driver 1", "Play 1", "Driver 2", "Play 2", "Driver 3",
+                   "Play 3"]
 FORMULA_START = ("=", "+", "-", "@")
 
 

@@ -331,7 +331,8 @@ def test_flows_with_one_month_say_not_enough_history(stores):
     try:
         assert len(forecast.forecast_table(cur, "arr", 3)) == 3
         for q in ("new_arr", "churned_arr", "new_logos"):
-            for call in (lambda: forecast.forecast_table(cur, q, 3), lambda: forecast.backtest_quantity(cur, q)):
+            for call in (lambda q=q: forecast.forecast_table(cur, q, 3),
+                         lambda q=q: forecast.backtest_quantity(cur, q)):
                 with pytest.raises(ValueError, match=r"^not enough history to forecast .* \(1 month of ARR; needs 2 "):
                     call()
     finally:

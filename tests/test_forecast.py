@@ -351,7 +351,7 @@ def test_auto_widens_the_winners_band_to_the_backtest_errors():
     assert short.method == "drift" and "Band widened" not in short.note
 
 
-def _result(values_hist: float, yhat: float, lo: float, hi: float) -> "fc.ForecastResult":
+def _result(values_hist: float, yhat: float, lo: float, hi: float) -> fc.ForecastResult:
     hist = pd.Series(values_hist, index=pd.date_range("2026-01-01", "2026-10-01", freq="MS"))
     months = pd.date_range("2026-11-01", "2027-03-01", freq="MS")
     frame = pd.DataFrame({"month": months, "yhat": yhat, "yhat_lower": lo, "yhat_upper": hi, "method": "drift"})

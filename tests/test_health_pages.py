@@ -114,7 +114,8 @@ def test_account_page_in_chromium_from_the_health_page(app_server, page):
     assert_no_exception(page)
     assert page.locator("h1").first.inner_text().strip() == name
     body = page.inner_text("body")
-    for text in ("ARR history and bridge events", "Renewals due, drivers and plays", "Contracts", "Back to Customer health"):
+    for text in ("ARR history and bridge events", "Renewals due, drivers and plays", "Contracts",
+                 "Back to Customer health"):
         assert text in body
 
 

@@ -64,7 +64,7 @@ def test_extra_account_columns_are_kept(empty_cur):
 
 
 def test_hostile_column_names_become_safe_identifiers(empty_cur):
-    data = 'Account ID,"x""; DROP TABLE accounts; --"\nA-1,1\n'.encode()
+    data = b'Account ID,"x""; DROP TABLE accounts; --"\nA-1,1\n'
     r = importer.import_file(empty_cur, "accounts", data, "a.csv")
     assert r.ok, r.message
     assert "x_drop_table_accounts" in store.columns_of(empty_cur, "accounts")

@@ -159,7 +159,7 @@ def test_board_bridge_waterfalls_hold_the_pages_steps(board):
         assert list(bars.values) == pytest.approx([abs(a) for a in steps["amount"]])
         flows = steps["kind"] != "total"
         assert list(base.values) == pytest.approx(
-            [min(a, b) if f else 0.0 for f, a, b in zip(flows, steps["bar_start"], steps["bar_end"])])
+            [min(a, b) if f else 0.0 for f, a, b in zip(flows, steps["bar_start"], steps["bar_end"], strict=False)])
         # the base is invisible: no fill, no line
         assert base._element.spPr.xpath("./a:noFill") and base._element.spPr.xpath("./a:ln/a:noFill")
         texts = deck_texts(prs)
@@ -173,8 +173,9 @@ def test_board_churn_retention_and_capacity_equal_the_pages(board):
     cur, prs, texts = board["cur"], board["prs"], deck_texts(board["prs"])
     cr = metrics.churn_reasons(cur, months=12)
     ch = chart_titled(prs, "What customers said (proximate reason)")
-    got = dict(zip(ch.plots[0].categories, ch.plots[0].series[0].values))
-    assert got == pytest.approx(dict(zip(cr.by_proximate["proximate_reason"], cr.by_proximate["churned_arr"])))
+    got = dict(zip(ch.plots[0].categories, ch.plots[0].series[0].values, strict=False))
+    assert got == pytest.approx(dict(zip(cr.by_proximate["proximate_reason"], cr.by_proximate["churned_arr"],
+                                         strict=True)))
     ret = metrics.retention_series(cur, 12)
     line = chart_titled(prs, "Retention, trailing 12 months")
     grr = next(s for s in line.plots[0].series if s.name == "GRR")
@@ -199,7 +200,7 @@ def test_board_renewals_equal_the_forecast_page(board):
     ch = chart_titled(board["prs"], "ARR due and expected renewed ARR by month")
     assert list(ch.plots[0].series[1].values) == pytest.approx(list(fc.by_month["expected"]))
     risk = renewals.at_risk_table(fc).sort_values("Expected ARR lost", ascending=False).head(content.TOP_AT_RISK)
-    for name, arr in zip(risk["Name"], risk["ARR due"]):
+    for name, arr in zip(risk["Name"], risk["ARR due"], strict=True):
         assert str(name) in texts and fmt.money_exact(arr) in texts
 
 

@@ -43,7 +43,7 @@ def test_home_shows_what_is_loaded(tiny_db):
     assert metrics["ARR"] == "$51.2k"  # compact, as on every page; the exact figure is in its help
     assert [m.help for m in at.metric if m.label == "ARR"][0].startswith("$51,200: ")
     table = at.dataframe[0].value
-    assert dict(zip(table["table"], table["rows"]))["subscriptions"] == 2
+    assert dict(zip(table["table"], table["rows"], strict=True))["subscriptions"] == 2
 
 
 def test_home_on_an_empty_store_points_to_data(tmp_path, monkeypatch):

@@ -111,7 +111,8 @@ def test_load_from_postgres_maps_validates_and_writes_like_a_file(pg, tmp_path):
     assert "MRR" in r.stdout
     con = duckdb.connect(dbf, read_only=True)
     got = dict(con.execute("SELECT subscription_id, arr FROM subscriptions").fetchall())
-    assert got == {"L1": pytest.approx(1000.50 * 12), "L2": pytest.approx(2500.25 * 12), "L3": pytest.approx(99.99 * 12)}
+    assert got == {"L1": pytest.approx(1000.50 * 12), "L2": pytest.approx(2500.25 * 12),
+                   "L3": pytest.approx(99.99 * 12)}
     assert con.execute("SELECT quantity FROM subscriptions WHERE subscription_id = 'L2'").fetchall() == [(40.0,)]
     log = con.execute("SELECT file_name, outcome FROM import_log ORDER BY id").fetchall()
     con.close()
@@ -156,7 +157,7 @@ def test_password_only_from_the_environment_never_the_url(pg, tmp_path):
     assert r.returncode == 0, r.stderr
     # and from a .pgpass file
     pgpass = tmp_path / "pgpass"
-    pgpass.write_text(f"*:*:cs:reader:secret-pw\n")
+    pgpass.write_text("*:*:cs:reader:secret-pw\n")
     pgpass.chmod(0o600)
     r = subprocess.run([sys.executable, "-m", "app", "load", "accounts", "--from-url", url(pg, "reader"),
                         "--query", "SELECT id AS account_id FROM accounts", "--db", dbf, "--no-prepare"],

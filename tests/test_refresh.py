@@ -21,7 +21,7 @@ cus_2,,b@beta.io,Beta,2023-01-03 15:00
 SUBS = """id,Customer ID,Customer Name,Status,Created (UTC),Start (UTC),Current Period Start (UTC),Current Period End (UTC),Canceled At (UTC),Ended At (UTC),Plan,Quantity,Interval,Amount,Currency
 sub_1,cus_1,Acme,active,2024-01-10,2024-01-10,,,,,Pro,3,month,49.00,usd
 sub_2,cus_2,Beta,active,2023-02-10,2023-02-10,,,,,Pro,1,year,1200.00,eur
-"""
+"""  # noqa: E501 (verbatim export rows)
 NPS = "account_id,date,score\ncus_1,2024-03-01,9\ncus_2,2024-03-01,7\n"
 RATES = "date,currency,rate\n2023-01-01,EUR,1.5\n"
 

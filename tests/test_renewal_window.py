@@ -59,7 +59,7 @@ def _shape(subs: list[dict], as_of: dt.date, per_period: bool) -> pd.DataFrame:
             starts = [s["start"], *ends[:-1]] if s["cancelled"] else [s["start"], *ends]
             stops = ends if s["cancelled"] else [*ends, None]
             # an export at as_of holds the line covering as_of, not the ones after it
-            for a, b in zip(starts, stops):
+            for a, b in zip(starts, stops, strict=False):
                 if a > as_of:
                     break
                 rows.append((s["account"], s["product"], a, b if b is not None else periods.add_months(a, s["bp"]),
@@ -93,7 +93,7 @@ def _due(lines: pd.DataFrame, as_of: dt.date, horizon: int) -> dict[tuple[str, d
     cur = make_store(path, frames, as_of=STORE_AS_OF.isoformat())
     try:
         due = renewals.due_contracts(cur, as_of, horizon)
-        return {(a, e): round(x, 2) for a, e, x in zip(due["account_id"], due["end_date"], due["arr"])}
+        return {(a, e): round(x, 2) for a, e, x in zip(due["account_id"], due["end_date"], due["arr"], strict=True)}
     finally:
         cur.close()
         shutil.rmtree(path.parent, ignore_errors=True)

@@ -33,12 +33,12 @@ def _instant(text: str | None) -> dt.datetime | None:
         t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return t.replace(tzinfo=dt.timezone.utc) if t.tzinfo is None else t.astimezone(dt.timezone.utc)
+    return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
 
 
 def reference(rows: list[dict], zone: str, known: list[str] | None) -> tuple[pd.DataFrame, dict]:
     """The documented definition, row by row: (usage rows of known accounts, report figures)."""
-    tz = dt.timezone.utc if zone == "UTC" else zoneinfo.ZoneInfo(zone)
+    tz = dt.UTC if zone == "UTC" else zoneinfo.ZoneInfo(zone)
     events: dict[tuple, float] = {}
     copies: dict[tuple, int] = defaultdict(int)
     invalid = 0
@@ -98,7 +98,8 @@ def assert_same(got: pd.DataFrame, want: pd.DataFrame) -> None:
     want["account_id"] = want["account_id"].astype(object)
     want["metric"] = want["metric"].astype(object)
     assert list(got.columns) == list(rollup.OUTPUT_COLUMNS)
-    assert got[["account_id", "date", "metric"]].values.tolist() == want[["account_id", "date", "metric"]].values.tolist()
+    cols = ["account_id", "date", "metric"]
+    assert got[cols].values.tolist() == want[cols].values.tolist()
     assert got["value"].tolist() == pytest.approx(want["value"].tolist(), rel=1e-12, abs=1e-9)
 
 

@@ -36,7 +36,7 @@ sub_5,cus_5,Epsilon,active,2023-06-05 10:00,2023-06-05 10:00,2024-06-05 10:00,20
 sub_5,cus_5,Epsilon,active,2023-06-05 10:00,2023-06-05 10:00,2024-06-05 10:00,2024-07-05 10:00,,,Storage add-on,1,month,15.50,usd,,
 sub_6,cus_6,Zeta,canceled,2024-02-01 10:00,2024-02-01 10:00,2024-02-01 10:00,2024-02-15 10:00,2024-02-10 10:00,2024-02-10 10:00,Pro,1,month,49.00,usd,2024-02-15 10:00,
 sub_7,cus_6,Zeta,unpaid,2024-04-01 10:00,2024-04-01 10:00,2024-07-01 10:00,2024-10-01 10:00,,,Team,1,3 months,300.00,usd,,
-"""
+"""  # noqa: E501 (verbatim export rows)
 EUR_2024 = 1.09  # the built-in table's EUR rate from 2024-01-01 (app/sources/fx.py)
 
 
@@ -94,14 +94,16 @@ def test_stripe_customers_then_subscriptions_import_with_no_mapping_and_arr_by_h
         assert got[k] == pytest.approx(v, abs=0.01), k
     eur = store.query_rows(cur, "SELECT currency, arr_original, arr FROM subscriptions WHERE subscription_id='sub_3'")
     assert eur == [("EUR", pytest.approx(1080.0), pytest.approx(1080.0 * EUR_2024))]
-    assert store.query_rows(cur, "SELECT billing_period_months FROM subscriptions WHERE subscription_id='sub_7'") == [(3,)]
+    assert store.query_rows(cur, "SELECT billing_period_months FROM subscriptions "
+                                 "WHERE subscription_id='sub_7'") == [(3,)]
     assert "region_metadata" in store.columns_of(cur, "subscriptions")
 
 
 def test_stripe_cli_load_without_map_and_export_equals_hand_computation(tmp_path):
     (tmp_path / "c.csv").write_text(STRIPE_CUSTOMERS)
     subs = HEADER + "\nsub_9,cus_1,Acme,active,2024-01-01 00:00,2024-01-01 00:00,,,,,Pro,2,year,1000.00,usd,,\n" \
-                    "sub_8,cus_2,Beta,canceled,2023-01-01 00:00,2023-01-01 00:00,,,2023-06-01 00:00,2023-07-01 00:00,Pro,1,month,10.00,usd,,\n"
+                    "sub_8,cus_2,Beta,canceled,2023-01-01 00:00,2023-01-01 00:00,,,2023-06-01 00:00," \
+                    "2023-07-01 00:00,Pro,1,month,10.00,usd,,\n"
     (tmp_path / "s.csv").write_text(subs)
     dbf = str(tmp_path / "x.duckdb")
 
@@ -187,7 +189,7 @@ HUBSPOT_DEALS = """Record ID,Deal Name,Deal Stage,Close Date,Amount,Deal Type,An
 4,Beta renewal,closedlost,2024-02-01,8000,existingbusiness,,EUR,102,Renewals
 5,Gamma new,Appointment Scheduled,2024-09-01,5000,New Business,,USD,103,Sales
 6,Gamma new,Closed Won,2023-03-01,6000,New Business,,USD,103,Sales
-"""
+"""  # noqa: E501 (verbatim export rows)
 
 
 def test_hubspot_companies_and_deals_as_renewal_contracts(tmp_path):
@@ -230,7 +232,7 @@ SF_OPPS = """Opportunity ID,Opportunity Name,Account ID,Type,Stage,Amount,Close 
 006C,Acme - Upsell,001A,Existing Customer - Upgrade,Closed Won,"2,000.00",6/15/2023,7/1/2023,1/31/2024,USD,1,1
 006D,Beta - New,001B,New Customer,Negotiation,"5,000.00",10/15/2024,,,USD,0,0
 Grand Totals (4 records),,,,,"26,000.00",,,,,,
-"""
+"""  # noqa: E501 (verbatim export rows)
 
 
 def test_salesforce_reports_footer_dropped_and_renewals_split(tmp_path):

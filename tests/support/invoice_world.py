@@ -59,7 +59,7 @@ def frames(n_accounts: int = 900, months: int = 36, last_month: dt.date = dt.dat
 def build(path: Path, **kw) -> store.Cursor:
     """A store holding the world (as-of: the last month's end), derived tables built."""
     f = frames(**kw)
-    for k, df in f.items():
+    for df in f.values():
         for c in ("start_date", "end_date", "date", "created_at"):
             if c in df:
                 df[c] = pd.to_datetime(df[c])
