@@ -71,7 +71,8 @@ RENDERED_JS = """([prev, path]) => {
 
 
 def app_pages() -> list[tuple[str, str]]:
-    """(URL path, navigation title) of every page ('' = Home), from the one page registry (app/present/navigation.py)."""
+    """(URL path, navigation title) of every page ('' = Home), from the one page registry
+    (app/present/navigation.py)."""
     from app.present import navigation
 
     return [(p.url_path, p.title) for p in navigation.PAGES]
@@ -416,7 +417,8 @@ def run(db: Path, tmp: Path, cold_runs: int = 3, warm_cycles: int = 3, db_note: 
     if app.errors:
         notes += ["", "Exceptions shown on pages: " + "; ".join(app.errors)]
     if app.extra:
-        notes += ["", "From tests/support/browser_timings.py (`measure(base_url, browser)`, seconds):", *_extra_rows(app.extra)]
+        notes += ["", "From tests/support/browser_timings.py (`measure(base_url, browser)`, seconds):",
+                  *_extra_rows(app.extra)]
     elif app.extra_error:
         notes += ["", f"Hook: {app.extra_error}."]
     return section("App in a real browser", results, "\n".join(notes))

@@ -2,7 +2,8 @@
 
     PYTHONPATH=. python bench/bench_forecast.py [--accounts 3000] [--db STORE] [--json FILE]
 
-Prints its section (`python -m bench` records every section in bench/results.md) (and the raw figures as JSON with --json).
+Prints its section (`python -m bench` records every section in bench/results.md) (and the raw figures as JSON
+with --json).
 Builds the sample company in a temporary store, then times, for every segment (and the
 total) and every quantity: one 12-month Prophet forecast (fit + predict), the rolling-origin
 backtest of all three methods, and the forecast with the backtest's winner. The grid total
@@ -122,7 +123,8 @@ def to_markdown(res: dict) -> str:
         f"Sample: {res['accounts']} accounts, seed {res['seed']}, as of {res['as_of']} "
         f"(built in {res['sample_build_s']} s); Python {res['python']}; {res['when']}.",
         f"Import prophet: {res['import_prophet_s']} s. Prophet fit + predict (12 months), median per series: "
-        f"{res['prophet_fit_predict_s_median']} s; per fit inside backtests: {res['prophet_fit_in_backtest_s_mean']} s.",
+        f"{res['prophet_fit_predict_s_median']} s; "
+        f"per fit inside backtests: {res['prophet_fit_in_backtest_s_mean']} s.",
         f"Cold page cost for all {res['series']} series (backtest + winner forecast + Prophet import): "
         f"{res['page_grid_cold_s']} s.",
         "",

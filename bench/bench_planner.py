@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import Context, Result, load, machine, section, timed  # noqa: E402
 from planning import model  # noqa: E402
-from planning import scenario as sc
+from planning import scenario as sc  # noqa: E402
 
 BUDGET_MS = 20.0
 

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.data import importer, store  # noqa: E402
-from app.forecasting import risk
+from app.forecasting import risk  # noqa: E402
 from bench.common import Context, Result, load, machine, section, timed  # noqa: E402
 
 AS_OF = dt.date(2026, 10, 31)

@@ -110,7 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     if both:
         ratios = ", ".join(f"{_fmt_n(n)}: Spark/DuckDB {timed[('spark', n)] / timed[('duckdb', n)]:.1f}x"
                            for n in both)
-        lines.append(f"**Crossover:** {'Spark local mode is faster from ' + _fmt_n(cross[0]) if cross else 'none measured: DuckDB is faster at every size run here on the same cores'} ({ratios}). "
+        crossover = ("Spark local mode is faster from " + _fmt_n(cross[0]) if cross
+                     else "none measured: DuckDB is faster at every size run here on the same cores")
+        lines.append(f"**Crossover:** {crossover} ({ratios}). "
                      "See docs/scale.md for what this means on a cluster.")
         lines.append("")
     lines += [f"- {n}" for n in notes]

@@ -95,7 +95,8 @@ def machine() -> str:
         cpu = name or cpu
     except OSError:
         pass
-    return f"{platform.system()} {platform.release()}, {os.cpu_count()} cores ({cpu}), {mem}, Python {platform.python_version()}"
+    return (f"{platform.system()} {platform.release()}, {os.cpu_count()} cores ({cpu}), {mem}, "
+            f"Python {platform.python_version()}")
 
 
 def load() -> str:
