@@ -346,7 +346,8 @@ def cmd_deck(args: argparse.Namespace) -> int:
     except packs.PackError as exc:
         raise CliError(str(exc), 1) from exc
     total = sum(v for k, v in pack.seconds.items() if k == "content" or k.startswith("render"))
-    print(f"Wrote {out}: {pack.title}, {len(pack.slides)} slides, {pack.subtitle[:1].lower() + pack.subtitle[1:]} ({total:.1f} s).")
+    print(f"Wrote {out}: {pack.title}, {len(pack.slides)} slides, "
+          f"{pack.subtitle[:1].lower() + pack.subtitle[1:]} ({total:.1f} s).")
     return 0
 
 
@@ -431,7 +432,7 @@ def cmd_forecast_groups(args: argparse.Namespace) -> int:
     bad = df[df["error"].notna()]
     if len(bad):
         print(f"warning: {len(bad)} group(s) could not be forecast: "
-              + "; ".join(f"{g}: {e}" for g, e in zip(bad["group"], bad["error"])), file=sys.stderr)
+              + "; ".join(f"{g}: {e}" for g, e in zip(bad["group"], bad["error"], strict=True)), file=sys.stderr)
     return 0
 
 

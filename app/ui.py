@@ -6,6 +6,7 @@ parameters plus the data version.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import threading
@@ -85,10 +86,8 @@ _janitor: threading.Thread | None = None
 
 def _close(held: _Held) -> None:
     for c in [*held.writers, held.con]:
-        try:
+        with contextlib.suppress(Exception):  # already closed
             c.close()
-        except Exception:  # already closed
-            pass
 
 
 def _reap() -> int:
@@ -353,11 +352,13 @@ def pack_download(kind: str, segment: str | None = None, scenarios: tuple[Any, .
     where = where or st
     path, day = str(store.db_path()), as_of()
     cols = where.columns(2)
-    for col, fmt_, label in zip(cols, packs.FORMATS, ("Download pack (PowerPoint)", "Download pack (PDF)")):
+    labels = ("Download pack (PowerPoint)", "Download pack (PDF)")
+    for col, fmt_, label in zip(cols, packs.FORMATS, labels, strict=False):
         col.download_button(
             label, data=functools.partial(_pack_bytes, path, kind, fmt_, segment, tuple(scenarios)),
             file_name=packs.file_name(kind, day, fmt_, segment), mime=packs.MIME[fmt_], on_click="ignore",
-            key=f"pack_{kind}_{fmt_}_{key}", icon=":material/slideshow:" if fmt_ == "pptx" else ":material/picture_as_pdf:",
+            key=f"pack_{kind}_{fmt_}_{key}",
+            icon=":material/slideshow:" if fmt_ == "pptx" else ":material/picture_as_pdf:",
             help=f"The {kind} pack ({segment or 'all segments'}, as of {day:%d %b %Y}): the figures of these pages "
                  "with definitions and sources in the notes. PowerPoint charts are native and editable. Built when "
                  "clicked (a few seconds; `python -m app deck` does the same from cron).")

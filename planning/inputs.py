@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import math
 from dataclasses import dataclass, replace
+from typing import Any
 
 import pandas as pd
 
@@ -262,7 +263,7 @@ def fill_from_store(s: sc.Scenario, d: StoreDefaults, demand_too: bool = False) 
         if demand_too and g.name in dm.index:
             h = dm.loc[g.name]
             npm = h["new_per_month"]
-            kw = {}
+            kw: dict[str, Any] = {}
             if isinstance(npm, list):
                 kw["new_per_month"] = tuple(round(x, 2) for x in npm)
             elif _ok(npm):
@@ -402,7 +403,7 @@ def plan_workbook(s: sc.Scenario, result, affordable: pd.DataFrame) -> tuple[dic
         sheets[name], formats[name] = _rounded(df)
     heads = model.headlines_table(result)
     digits = {"hires_year": 0, "year_end_headcount": 0, "annual_cost": 0, "cost_pct_arr": 1}
-    heads["value"] = [round(float(v), digits.get(k, 2)) for k, v in zip(result.headlines, heads["value"])]
+    heads["value"] = [round(float(v), digits.get(k, 2)) for k, v in zip(result.headlines, heads["value"], strict=False)]
     sheets["Headlines"], formats["Headlines"] = heads, {"value": "number", "shown": "text"}
     return sheets, formats
 
@@ -450,10 +451,10 @@ def affordable_display(aff: pd.DataFrame, hide: tuple[str, ...] = ()) -> pd.Data
 
     Display only (strings); the XLSX keeps the numbers. Segments in `hide` are left out.
     """
-    def money(v: object) -> str:
+    def money(v: Any) -> str:
         return fmt.money_exact(float(v)) if _ok(v) else "-"
 
-    def num(v: object, digits: int = 0) -> str:
+    def num(v: Any, digits: int = 0) -> str:
         return f"{float(v):,.{digits}f}" if _ok(v) else "-"
 
     a = aff[~aff["segment"].isin(hide)]

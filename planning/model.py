@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
 
 import pandas as pd
 
@@ -227,8 +227,9 @@ def run_plan(s: sc.Scenario, band: Band | None = None) -> PlanResult:
     cols: dict[str, list] = {c: [v for r in segs for v in r[c]] for c in DETAIL_COLUMNS}
     tot: dict[str, list] = {"month": segs[0]["month"]}
     for c in _SUM:
-        tot[c] = [sum(vals) for vals in zip(*(r[c] for r in segs))]
-    tot["cost_pct_arr"] = [100.0 * 12.0 * c / a if a > 0 else math.nan for c, a in zip(tot["cost"], tot["arr"])]
+        tot[c] = [sum(vals) for vals in zip(*(r[c] for r in segs), strict=False)]
+    tot["cost_pct_arr"] = [100.0 * 12.0 * c / a if a > 0 else math.nan
+                           for c, a in zip(tot["cost"], tot["arr"], strict=False)]
     tot["target_cost"] = [s.target_pct_arr / 100.0 * a / 12.0 for a in tot["arr"]]
     heads = headlines(s, segs, tot, band or spend_band())
     detail = _frame(cols, DETAIL_COLUMNS)
@@ -294,7 +295,7 @@ def headlines(s: sc.Scenario, segs: list[dict[str, list]], tot: dict[str, list],
     ye_mgr = int(tot["managers"][n - 1])
     leavers = int(sum(tot["leavers"][:n]))
     gap_months = sum(1 for g in tot["coverage_gap"][:n] if g > 1e-6)
-    cover_pct = [a / r for a, r in zip(tot["available_fte"][:n], tot["required_fte"][:n]) if r > 0]
+    cover_pct = [a / r for a, r in zip(tot["available_fte"][:n], tot["required_fte"][:n], strict=False) if r > 0]
     low = min(cover_pct) if cover_pct else math.nan
     cost = float(sum(tot["cost"][:n]))
     mean_arr = float(sum(tot["arr"][:n]) / n)
@@ -373,7 +374,8 @@ def affordable(result: PlanResult, pct_arr: float, month_index: int | None = Non
                      "arr_per_csm": float(r["arr"]) / n if n else math.nan})
     df = pd.DataFrame(rows)
     tot = {"segment": "Total", "month": month, "arr": df["arr"].sum(), "accounts": df["accounts"].sum(),
-           "budget_per_month": df["budget_per_month"].sum(), "affordable_headcount": int(df["affordable_headcount"].sum()),
+           "budget_per_month": df["budget_per_month"].sum(),
+           "affordable_headcount": int(df["affordable_headcount"].sum()),
            "planned_headcount": int(df["planned_headcount"].sum()), "required_fte": df["required_fte"].sum()}
     n = tot["affordable_headcount"]
     tot["accounts_per_csm"] = tot["accounts"] / n if n else math.nan

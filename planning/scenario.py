@@ -17,7 +17,7 @@ import binascii
 import datetime as dt
 import json
 import zlib
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -298,11 +298,10 @@ def _num(v: Any, where: str, spec: FieldSpec | None = None, integer: bool = Fals
         raise ScenarioError(f"{where}: expected a finite number, got {v!r}")
     if integer and int(v) != v:
         raise ScenarioError(f"{where}: expected a whole number, got {v!r}")
-    if spec is not None:
-        if v < spec.lo or (spec.hi is not None and v > spec.hi):
-            rng = f"between {spec.lo:g} and {spec.hi:g}" if spec.hi is not None else f"at least {spec.lo:g}"
-            hint = " (a fraction: 0.10 = 10%)" if spec.kind == "fraction" else ""
-            raise ScenarioError(f"{where}: must be {rng}{hint}, got {v!r}")
+    if spec is not None and (v < spec.lo or (spec.hi is not None and v > spec.hi)):
+        rng = f"between {spec.lo:g} and {spec.hi:g}" if spec.hi is not None else f"at least {spec.lo:g}"
+        hint = " (a fraction: 0.10 = 10%)" if spec.kind == "fraction" else ""
+        raise ScenarioError(f"{where}: must be {rng}{hint}, got {v!r}")
     return int(v) if integer else float(v)
 
 
@@ -310,7 +309,7 @@ def _group(raw: dict[str, Any], key: str, cls: type, where: str, group: str) -> 
     val = raw.get(key, {})
     if not isinstance(val, dict):
         raise ScenarioError(f"{where}.{key}: expected an object, got {type(val).__name__}")
-    names = {f for f in cls.__dataclass_fields__}
+    names = {f.name for f in fields(cls)}
     unknown = sorted(set(val) - names)
     if unknown:
         raise ScenarioError(f"{where}.{key}.{unknown[0]}: unknown field (known: {', '.join(sorted(names))})")
@@ -342,7 +341,8 @@ def _segment_from(name: str, raw: Any, where: str) -> Segment:
         if isinstance(npm, list):
             if not npm:
                 raise ScenarioError(f"{where}.demand.new_per_month: expected a number or a non-empty list")
-            dkw["new_per_month"] = tuple(_num(x, f"{where}.demand.new_per_month[{i}]", FIELD[("demand", "new_per_year")])
+            spec = FIELD[("demand", "new_per_year")]
+            dkw["new_per_month"] = tuple(_num(x, f"{where}.demand.new_per_month[{i}]", spec)
                                          for i, x in enumerate(npm))
         else:
             dkw["new_per_month"] = (_num(npm, f"{where}.demand.new_per_month", FIELD[("demand", "new_per_year")]),)
@@ -384,8 +384,9 @@ def _segment_from(name: str, raw: Any, where: str) -> Segment:
     coverage = replace(base.coverage, **ckw)
 
     pp = _group(raw, "people", People, where, "people")
-    pkw = {k: _num(v, f"{where}.people.{k}", FIELD[("people", k)], integer=FIELD[("people", k)].kind == "int")
-           for k, v in pp.items()}
+    pkw: dict[str, Any] = {k: _num(v, f"{where}.people.{k}", FIELD[("people", k)],
+                                   integer=FIELD[("people", k)].kind == "int")
+                           for k, v in pp.items()}
     people = replace(base.people, **pkw)
 
     co = _group(raw, "cost", Cost, where, "cost")

@@ -155,7 +155,7 @@ def classify(company: pd.DataFrame, bench: pd.DataFrame, thresholds: pd.DataFram
         p = float(th["pass"].iloc[0]) if len(th) else None
         e = float(th["excellent"].iloc[0]) if len(th) else None
         status = "no data" if v is None else "no threshold" if p is None else (
-            "excellent" if v >= e else "pass" if v >= p else "below pass")
+            "excellent" if e is not None and v >= e else "pass" if v >= p else "below pass")
         out.append({"segment": c["segment"], "metric": "renewal_rate", "value": v, "peer_segment": peer,
                     "status": status, "peer_median": None, "band": "", "target_low": None, "target_high": None,
                     "target_status": "", "pass": p, "excellent": e,
@@ -192,7 +192,7 @@ def display_table(bench: pd.DataFrame) -> pd.DataFrame:
     """The benchmark rows as text for the page (percentages, source, year, confidence)."""
     out = bench.copy()
     out["value"] = [fmt.pct(v, 0) if m != "gross_dollar_churn" else f"{fmt.pct(v, 0)} churned"
-                    for m, v in zip(out["metric"], out["value"])]
+                    for m, v in zip(out["metric"], out["value"], strict=True)]
     out["metric"] = out["metric"].map({**METRIC_LABELS, "gross_dollar_churn": "Gross dollar churn"})
     out["statistic"] = out["statistic"].str.replace("_", " ")
     return out[["metric", "band", "segment", "statistic", "value", "data_year", "source", "confidence", "note"]]

@@ -444,7 +444,7 @@ def kpis(cur: store.Cursor, segment: str | None = None, region: str | None = Non
     if not store.query_rows(cur, "SELECT count(*) FROM (SELECT 1 FROM arr_monthly WHERE " + ACCOUNT_FILTER +
                             " LIMIT 1) t", params)[0][0]:
         return []
-    arr_by = {pd.Timestamp(m): float(v) for m, v in zip(arr["month"], arr["arr"])}
+    arr_by = {pd.Timestamp(m): float(v) for m, v in zip(arr["month"], arr["arr"], strict=True)}
     ret = _retention(cur, window_months, params, [asof_m, prior_m]).set_index("month")
 
     def r(col: str, m: pd.Timestamp) -> float | None:

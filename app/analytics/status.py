@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -53,7 +54,7 @@ def arr_monthly_export(cur: store.Cursor) -> pd.DataFrame:
 # ----------------------------------------------------------------- text for a terminal
 
 
-def _cell(v: object) -> str:
+def _cell(v: Any) -> str:
     """A value as a terminal shows it: ISO dates, thousands separators, blank for none."""
     if v is None or (not isinstance(v, str) and pd.isna(v)):
         return ""
@@ -85,7 +86,7 @@ def text_table(df: pd.DataFrame, width: int, right: tuple[str, ...] = (), max_wi
     cells = [[_cell(v) for v in df[c].tolist()] for c in cols]
     caps = max_widths or {}
     widths = []
-    for c, vals in zip(cols, cells):
+    for c, vals in zip(cols, cells, strict=False):
         w = max([len(c)] + [len(v) for v in vals])
         widths.append(min(w, caps.get(c, w)))
     gap = 2
@@ -95,7 +96,7 @@ def text_table(df: pd.DataFrame, width: int, right: tuple[str, ...] = (), max_wi
 
     def line(values: list[str]) -> str:
         parts = []
-        for c, v, w in zip(cols, values, widths):
+        for c, v, w in zip(cols, values, widths, strict=False):
             v = _cut(v, w)
             parts.append(v.rjust(w) if c in right else v.ljust(w))
         return (" " * indent + (" " * gap).join(parts)).rstrip()
@@ -108,7 +109,8 @@ def text_table(df: pd.DataFrame, width: int, right: tuple[str, ...] = (), max_wi
 def status_text(st: Status, path: object, width: int = 100, n_imports: int = 10) -> str:
     """`python -m app status`: the store, its as-of date and ARR, each table, the last imports."""
     lines = [f"Store: {path}",
-             f"As of: {st.as_of.isoformat()}   accounts with ARR: {st.active_accounts:,}   ARR: {fmt.money_exact(st.arr)}",
+             f"As of: {st.as_of.isoformat()}   accounts with ARR: {st.active_accounts:,}   "
+             f"ARR: {fmt.money_exact(st.arr)}",
              "", "Tables:"]
     t = st.tables.rename(columns={"holds": "what it holds"})
     lines += text_table(t, width, right=("rows",))
@@ -119,7 +121,7 @@ def status_text(st: Status, path: object, width: int = 100, n_imports: int = 10)
         # The message (notes, or why a file was refused) on its own line under its import, cut to fit.
         table = text_table(imp, width, right=("rows",), max_widths={"file": max(width - 66, 16)})
         lines += table[:2]
-        for row, msg in zip(table[2:], st.imports.head(n_imports)["message"].tolist()):
+        for row, msg in zip(table[2:], st.imports.head(n_imports)["message"].tolist(), strict=False):
             lines.append(row)
             text = _cell(msg)
             if text:

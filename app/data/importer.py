@@ -11,7 +11,7 @@ import hashlib
 import io
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,7 +166,7 @@ def _read_csv(data: bytes, file_name: str) -> RawTable:
         delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
     except csv.Error:
         counts = {d: first_line.count(d) for d in ",;\t|"}
-        delimiter = max(counts, key=counts.get) if max(counts.values()) > 0 else ","
+        delimiter = max(counts, key=counts.__getitem__) if max(counts.values()) > 0 else ","
     notes.append(f"delimiter: {'tab' if delimiter == chr(9) else repr(delimiter)}")
     try:
         frame = pd.read_csv(io.BytesIO(data), sep=delimiter, dtype=str, keep_default_na=False,
@@ -236,7 +236,7 @@ def propose_mapping(kind: str, source_columns: list[str]) -> dict[str, str]:
     k = KINDS[kind]
     cols = list(k.columns) + ([MRR] if k.money else [])
     exact = {normalize_name(c.name): c.name for c in cols}
-    syn = {}
+    syn: dict[str, str] = {}
     for c in cols:
         for s in c.synonyms:
             syn.setdefault(normalize_name(s), c.name)
@@ -314,7 +314,7 @@ def _clean_number(s: pd.Series) -> pd.Series:
     return out
 
 
-def _lookup(values: pd.Series, table: dict[str, object]) -> pd.Series:
+def _lookup(values: pd.Series, table: Mapping[str, object]) -> pd.Series:
     """Map cells through a word table by normalised name, once per distinct value."""
     return values.map({u: table.get(normalize_name(u)) for u in values.dropna().unique()})
 
@@ -446,7 +446,7 @@ def prepare(raw: RawTable, kind: str, file_name: str, mapping: dict[str, str] | 
     orders.discard(None)
     file_order = orders.pop() if len(orders) == 1 else None
     for col in k.columns:
-        srcs = by_target.get(col.name)
+        srcs = by_target.get(col.name) or []
         if not srcs:
             if col.required:
                 required_missing.append(col.name)
@@ -549,7 +549,7 @@ def prepare(raw: RawTable, kind: str, file_name: str, mapping: dict[str, str] | 
         # counting distinct keys is about twice as fast as marking duplicates: mark only if there are any
         if key.nunique() < key.notna().sum():
             dup = key.notna() & key.duplicated(keep="first")
-            first_row = {}
+            first_row: dict[object, int] = {}
             for idx, v in key[key.notna()].items():
                 first_row.setdefault(v, int(rows[idx]))
             for idx in dup[dup].index[:MAX_PROBLEMS_SHOWN]:
@@ -752,6 +752,7 @@ def import_file(cur: store.Cursor, kind: str, data: bytes, file_name: str, mode:
         notes = chk.notes
         if not chk.ok:
             return _refuse(cur, kind, file_name, mode, data, list(chk.problems), notes)
+        assert chk.frame is not None  # an ok check always carries its frame
         frame = chk.frame.drop(columns="__row")
         with store.transaction(cur):
             if clear_first:

@@ -18,13 +18,14 @@ Assumptions and calibration figures are documented in docs/sample_data.md.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from app.rules import periods
 from app.data.schema import KINDS
 from app.data.store import default_as_of
+from app.rules import periods
 
 SEGMENTS = ("SMB", "Mid-Market", "Enterprise")
 SEGMENT_SHARE = (0.60, 0.30, 0.10)
@@ -258,6 +259,7 @@ class _Sim:
         rng, n = self.rng, self.n
         by_month = np.searchsorted(self.created_t, np.arange(self.T + 1))
         last_day = self.as_of.day
+        i: Any  # an account's row: a Python int (range) in one loop, a numpy integer (np.flatnonzero) in the others
         for t in range(self.T):
             m0 = self.months[t]
             final = t == self.T - 1
@@ -349,7 +351,9 @@ class _Sim:
                 z = CHURN_INTERCEPT_TERM[self.seg[due]] + z_drivers[due]
                 p = _sigmoid(z)
                 for j, i in enumerate(due):
-                    start, end, months = self.term[i]
+                    term = self.term[i]
+                    assert term is not None  # a line with a term end in this month has its term set
+                    start, end, months = term
                     if final and end > self.as_of:
                         continue  # the renewal is still ahead of the as-of date
                     p_rand = 1 - (1 - RANDOM_CHURN_YEARLY[self.seg[i]]) ** (months / 12)
@@ -364,7 +368,9 @@ class _Sim:
                                     & (tenure >= 2)
                                     & (rng.random(n) < ADDON_MONTHLY_P[self.seg] * 2 * _sigmoid(1.5 * h)))
             for i in adders:
-                start, end, months = self.term[i]
+                term = self.term[i]
+                assert term is not None  # an active line on a term has its term set
+                start, end, months = term
                 when = _add_months(start, t - self._month_index(start))
                 if when > self.as_of or when <= start:
                     continue
@@ -539,7 +545,7 @@ def generate(seed: int = 7, n_accounts: int = 3000, as_of: dt.date | None = None
 
     # ---- csms and accounts
     csms, csm_of = _csms(rng, sim, as_of)
-    created = [sim.months[int(t)].replace(day=int(d)) for t, d in zip(sim.created_t, _first_days(sim))]
+    created = [sim.months[int(t)].replace(day=int(d)) for t, d in zip(sim.created_t, _first_days(sim), strict=False)]
     tiers = np.where(sim.seg == 0, np.where(rng.random(n) < 0.7, "Starter", "Professional"),
                      np.where(sim.seg == 1, np.where(rng.random(n) < 0.8, "Professional", "Enterprise"),
                               "Enterprise"))
@@ -567,7 +573,7 @@ def generate(seed: int = 7, n_accounts: int = 3000, as_of: dt.date | None = None
 def _first_days(sim: _Sim) -> np.ndarray:
     """Day of month of each account's first line (reactivations may have changed sim.day)."""
     first = {}
-    for a, s in zip(sim.lines["acct"], sim.lines["start"]):
+    for a, s in zip(sim.lines["acct"], sim.lines["start"], strict=True):
         if a not in first:
             first[a] = s.day
     return np.array([first.get(i, 1) for i in range(sim.n)])
@@ -577,7 +583,7 @@ def _names(rng: np.random.Generator, n: int) -> list[str]:
     seen: dict[str, int] = {}
     out = []
     for a, b, c in zip(rng.integers(0, len(_ADJ), n), rng.integers(0, len(_NOUN), n),
-                       rng.integers(0, len(_SUFFIX), n)):
+                       rng.integers(0, len(_SUFFIX), n), strict=True):
         name = f"{_ADJ[a]} {_NOUN[b]} {_SUFFIX[c]}"
         seen[name] = seen.get(name, 0) + 1
         out.append(name if seen[name] == 1 else f"{name} ({seen[name]})")

@@ -18,8 +18,8 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from app.rules import periods
 from app.data.schema import KINDS, SQL_TYPES, quote_ident
+from app.rules import periods
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DB = ROOT / "data" / "cs.duckdb"
@@ -59,7 +59,8 @@ CREATE TABLE IF NOT EXISTS health_snapshot_sets (
     set_id INTEGER PRIMARY KEY, config_version INTEGER, data_version VARCHAR, built_at TIMESTAMP,
     weeks INTEGER, factors_json VARCHAR, seconds DOUBLE
 );
--- Renewal forecasts prepared once per data version (app/forecasting/renewals.py prepare): a cache, rebuilt when missing.
+-- Renewal forecasts prepared once per data version (app/forecasting/renewals.py prepare): a cache, rebuilt when
+-- missing.
 -- payload: a pickled Python object (model, card, calibration, a window's page view); the scored contracts
 -- are the table renewal_scored, written by prepare.
 CREATE TABLE IF NOT EXISTS renewal_prepared (
@@ -550,8 +551,8 @@ def _rebuild_contracts(cur: Cursor, asof: dt.date) -> None:
     """Contracts derived from line items.
 
     Each line's billing period end is a renewal date: start + k x billing_period_months
-    (billing_period_sql: as given, else the line's own length, else 12), plus its end_date. Lines of one account whose periods end on
-    the same date form one contract: arr = their summed ARR. Renewed ARR = ARR of those
+    (billing_period_sql: as given, else the line's own length, else 12), plus its end_date. Lines of one account
+    whose periods end on the same date form one contract: arr = their summed ARR. Renewed ARR = ARR of those
     lines that go on past the date + ARR of the account's lines starting on the date;
     when that is zero, lines starting within RENEWAL_GRACE_DAYS after the date count
     instead (a renewal signed late is a renewal, not churn). Outcome is
@@ -616,7 +617,8 @@ def _rebuild_contracts(cur: Cursor, asof: dt.date) -> None:
             FROM judged0 j LEFT JOIN late l ON l.account_id = j.account_id AND l.end_date = j.end_date
         )
         SELECT account_id, start_date, end_date, arr,
-               CASE WHEN end_date + $grace > $asof THEN NULL ELSE """ + outcome_sql("renewed", "arr") + """ END AS outcome,
+               CASE WHEN end_date + $grace > $asof THEN NULL
+                    ELSE """ + outcome_sql("renewed", "arr") + """ END AS outcome,
                CASE WHEN end_date + $grace > $asof THEN NULL ELSE renewed END AS renewed_arr
         FROM judged
         """,
@@ -628,7 +630,8 @@ def _rebuild_contracts(cur: Cursor, asof: dt.date) -> None:
         WITH imported AS (
             -- an imported contract may carry renewed ARR without an outcome: the rule gives it one
             SELECT contract_id, account_id, start_date, end_date, arr, renewed_arr,
-                   coalesce(outcome, CASE WHEN renewed_arr IS NOT NULL THEN """ + outcome_sql("renewed_arr", "arr") + """
+                   coalesce(outcome, CASE WHEN renewed_arr IS NOT NULL
+                                          THEN """ + outcome_sql("renewed_arr", "arr") + """
                                      END) AS outcome
             FROM contracts WHERE (SELECT count(*) FROM contracts) > 0
         )

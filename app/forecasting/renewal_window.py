@@ -152,11 +152,12 @@ def simulate(paths: Paths, stream_arr: np.ndarray, account_of_stream: np.ndarray
         lost_arr[s0:s0 + k] = (1 - a) @ stream_arr
         failed = (acc_m @ (1 - a).T).T  # k x accounts: streams lost
         lost_acc[s0:s0 + k] = ((failed >= n_streams_of[None, :] - 1e-9) & ~keeps[None, :]).sum(axis=1)
-        for (w, _), out in zip(sg, groups):
+        for (w, _), out in zip(sg, groups, strict=False):
             out[s0:s0 + k] = (w @ a.T).T
         if rg:
+            assert cum is not None  # rg is non-empty only when renewal_groupings are given
             alive_r = u[:, paths.stream] < cum[zi]  # k x renewals: renewed at this renewal and all before
-            for (w, _), out in zip(rg, rgroups):
+            for (w, _), out in zip(rg, rgroups, strict=False):
                 out[s0:s0 + k] = (w @ alive_r.astype(float).T).T
     return Simulated(renewed, lost_acc, lost_arr, groups, rgroups)
 

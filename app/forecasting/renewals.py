@@ -28,6 +28,7 @@ import time
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -424,7 +425,8 @@ class WindowModel:
 
 
 def window_model(c: pd.DataFrame, sigma: float = 0.0) -> WindowModel:
-    """Streams, accounts and expected figures of a window's scored renewals c (see app/forecasting/renewal_window.py)."""
+    """Streams, accounts and expected figures of a window's scored renewals c
+    (see app/forecasting/renewal_window.py)."""
     st = streams(c)
     pos = pd.Series(np.arange(len(st)), index=st["key"])
     keys = stream_keys(c) if len(c) else pd.Series(dtype=str)
@@ -596,7 +598,8 @@ def _run_payload(fc: RenewalForecast, data_version: str) -> tuple[dict, dict]:
         "totals": fc.totals,
         "streams": [{"account_id": str(a), "contract_ids": str(ci), "arr_due": round(float(x), 2),
                      "p_renew": round(float(p), 5)}
-                    for a, ci, x, p in zip(s["account_id"], s["contract_ids"], s["arr_due"], s["p_renew"])],
+                    for a, ci, x, p in zip(s["account_id"], s["contract_ids"], s["arr_due"], s["p_renew"],
+                                           strict=True)],
     }
     return inputs, outputs
 
@@ -751,8 +754,8 @@ def _realised(cur: store.Cursor, wm: WindowModel, as_of: dt.date, end: dt.date,
     acc = wm.accounts["account_id"].astype(str)
     cur.register("_acc", pd.DataFrame({"account_id": acc}))
     try:
-        paying = dict(store.query_rows(cur, "SELECT m.account_id, m.arr FROM arr_monthly m JOIN _acc USING (account_id) "
-                                            "WHERE m.month = ?", [end.replace(day=1)]))
+        paying = dict(store.query_rows(cur, "SELECT m.account_id, m.arr FROM arr_monthly m "
+                                            "JOIN _acc USING (account_id) WHERE m.month = ?", [end.replace(day=1)]))
     finally:
         cur.unregister("_acc")
     lost = np.array([paying.get(a, 0.0) <= 0 for a in acc])
@@ -785,7 +788,9 @@ def calibrate(cur: store.Cursor, horizon_months: int = 3, as_of: dt.date | None 
     # logit scale, so a sample estimates it as well as the whole book, at a fraction of the scoring.
     n_accounts = int(store.query_rows(cur, "SELECT count(*) FROM accounts")[0][0])
     every = max(1, math.ceil(n_accounts / CALIBRATION_MAX_ACCOUNTS))
-    rows, pooled, stats = [], [], []
+    rows: list[dict[str, Any]] = []
+    pooled: list[pd.DataFrame] = []
+    stats: list[tuple[float, float, float, float]] = []
     models: list[WindowModel] = []
     for b in sorted(as_ofs):
         due = due_contracts(cur, b, horizon_months)
@@ -813,8 +818,8 @@ def calibrate(cur: store.Cursor, horizon_months: int = 3, as_of: dt.date | None 
                      "realised_lost_arr": lost_arr})
     if len(rows) < 3:
         return empty
-    sigma = rw.fit_sigma(*zip(*stats)) if stats else 0.0
-    for r, wm in zip(rows, models):
+    sigma = rw.fit_sigma(*zip(*stats, strict=False)) if stats else 0.0
+    for r, wm in zip(rows, models, strict=False):
         sim = rw.simulate(wm.paths, wm.streams["arr_due"].to_numpy(float), wm.account_of_stream,
                           wm.accounts["keeps_paying"].to_numpy(bool), sigma, n_sims=1000, seed=seed)
         r["lost_p10"], r["lost_p90"] = rw.pctl(sim.lost_accounts, 10), rw.pctl(sim.lost_accounts, 90)

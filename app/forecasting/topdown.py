@@ -223,7 +223,8 @@ def history_frame(cur: store.Cursor, segment: str | None = None, region: str | N
     from app.analytics import metrics
 
     cols = list(QUANTITIES)
-    b = metrics.arr_bridge(cur, segment, region, csm_id)  # the bridge's flows, aggregated once (app/analytics/metrics.py)
+    # the bridge's flows, aggregated once (app/analytics/metrics.py)
+    b = metrics.arr_bridge(cur, segment, region, csm_id)
     if b.empty:
         return pd.DataFrame(columns=cols, index=pd.DatetimeIndex([], freq="MS", name="month"), dtype=float)
     out = pd.DataFrame({"arr": b["end_arr"], "new_arr": b["new"] + b["reactivation"], "churned_arr": b["churn"],

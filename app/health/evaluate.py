@@ -35,7 +35,7 @@ def quarter_ends(as_of: dt.date, n: int = QUARTERS) -> list[dt.date]:
     """The last n month ends q, 3 months apart, whose 3-month windows are complete and judged by as_of."""
     grace = dt.timedelta(days=store.RENEWAL_GRACE_DAYS)
     q = periods.month_end(as_of)
-    out = []
+    out: list[dt.date] = []
     while len(out) < n:
         if renewals.window_end(q, MONTHS) + grace <= as_of:
             out.append(q)

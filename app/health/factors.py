@@ -160,7 +160,8 @@ tx AS (
 )""")
 # Given units (account, date): joined by account.
 _GIVEN = dict(
-    lines_cte="""u0 AS MATERIALIZED (SELECT DISTINCT CAST(account_id AS VARCHAR) AS account_id, CAST(t AS DATE) AS t FROM _hf_units),
+    lines_cte="""u0 AS MATERIALIZED (SELECT DISTINCT CAST(account_id AS VARCHAR) AS account_id,
+    CAST(t AS DATE) AS t FROM _hf_units),
 lines AS (
     SELECT u0.account_id, u0.t, s.product, sum(coalesce(s.quantity, 0)) AS qty, sum(s.arr) AS arr
     FROM u0 JOIN subscriptions s ON s.account_id = u0.account_id AND s.start_date <= u0.t

@@ -170,7 +170,7 @@ def score(cfg: Config, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 def factor_list(inp: Inputs) -> list[tuple[str, str, str]]:
     """(name, label, kind) of every factor the data allows, in display order."""
     out = []
-    for m, k in zip(inp.usage_metrics, inp.metric_keys):
+    for m, k in zip(inp.usage_metrics, inp.metric_keys, strict=False):
         words = m.replace("_", " ")
         out.append((f"{k}_level", f"Usage: {words} (level)", "level"))
         out.append((f"{k}_trend", f"Usage: {words} (trend)", "trend"))
@@ -204,6 +204,7 @@ def bins_for(inp: Inputs, X: pd.DataFrame) -> list[Factor]:
                               direction=+1 if kind == "level" else 0))
         else:
             edges, direction = FIXED[kind]
+            assert edges is not None  # only "level" has no fixed edges (handled above)
             out.append(Factor(name, label, kind, edges=tuple(edges), direction=direction))
     return out
 
@@ -237,9 +238,9 @@ def fit_learned(inp: Inputs, X: pd.DataFrame, y: np.ndarray, name: str = "Learne
     lr = LogisticRegression(C=L2_C, max_iter=2000).fit(M, y)
     w = np.zeros((len(factors), max(f.n_bins for f in factors)))
     seen = np.zeros_like(w, dtype=bool)
-    for (j, k), c, col in zip(keys, lr.coef_[0], M.T):
-        w[j, k] = c
-        seen[j, k] = col.any()
+    for (j, b), c, col in zip(keys, lr.coef_[0], M.T, strict=False):
+        w[j, b] = c
+        seen[j, b] = col.any()
     # An empty bin has no evidence: it gets the factor's mean over the bins seen (weighted by units).
     ranges = []
     contrib = []
@@ -253,7 +254,7 @@ def fit_learned(inp: Inputs, X: pd.DataFrame, y: np.ndarray, name: str = "Learne
     total = sum(ranges)
     k = 100.0 / total if total > 0 else 0.0
     fitted = []
-    for f, wj in zip(factors, contrib):
+    for f, wj in zip(factors, contrib, strict=False):
         pts = np.floor(k * (wj.max() - wj) * 100 + 1e-9) / 100  # whole hundredths, never above the range
         fitted.append(Factor(f.name, f.label, f.kind, f.edges, f.categories, tuple(float(p) for p in pts),
                              f.direction))

@@ -107,10 +107,10 @@ def waterfall_chart(steps: pd.DataFrame, title: str) -> Chart:
     from app.present import charts_retention
 
     flows = steps["kind"] != "total"
-    base = [0.0 if not f else min(a, b) for f, a, b in zip(flows, steps["bar_start"], steps["bar_end"])]
+    base = [0.0 if not f else min(a, b) for f, a, b in zip(flows, steps["bar_start"], steps["bar_end"], strict=False)]
     size = [abs(float(a)) for a in steps["amount"]]
     labels = tuple("" if a == 0 else fmt.money(a) if k == "total" else fmt.money(a, signed=True)
-                   for a, k in zip(steps["amount"], steps["kind"]))
+                   for a, k in zip(steps["amount"], steps["kind"], strict=True))
     # The axis is cut as on the page (charts_retention.waterfall): from zero a quarter's flows are slivers.
     levels = pd.concat([steps["bar_start"][flows], steps["bar_end"]])
     lo, hi = float(levels.min()), float(levels.max())
@@ -213,7 +213,8 @@ def _pct_axis(values: pd.DataFrame) -> tuple[float | None, float | None, float |
 def _reasons_chart(df: pd.DataFrame, col: str, title: str, altair: Callable[[], Any]) -> Chart:
     return Chart("bar", title, tuple(df[col]), (Series(
         "Churned ARR", tuple(float(v) for v in df["churned_arr"]), PALETTE["churn"],
-        labels=tuple(f"{fmt.money(v)} ({fmt.pct(s, 0)})" for v, s in zip(df["churned_arr"], df["arr_share"]))),),
+        labels=tuple(f"{fmt.money(v)} ({fmt.pct(s, 0)})"
+                     for v, s in zip(df["churned_arr"], df["arr_share"], strict=True))),),
         MONEY_AXIS, axis_min=0.0, legend=False, altair=altair)
 
 
@@ -226,7 +227,8 @@ def _churn_slide(cr: metrics.ChurnReasons, asof: dt.date, segment: str | None) -
     prox, root = cr.by_proximate, cr.by_root
     total, logos = float(prox["churned_arr"].sum()), int(prox["logos"].sum())
     a = _reasons_chart(prox, "proximate_reason", "What customers said (proximate reason)",
-                       lambda: charts_retention.pareto(prox, "proximate_reason", "Proximate reasons (what customers said)"))
+                       lambda: charts_retention.pareto(prox, "proximate_reason",
+                                                       "Proximate reasons (what customers said)"))
     b = _reasons_chart(root, "root_reason", "What lay behind it (root cause)",
                        lambda: charts_retention.pareto(root, "root_reason", "Root causes (what to fix)"))
     top = root.iloc[0]
@@ -267,7 +269,7 @@ def _benchmark_slide(cur: store.Cursor, segment: str | None, asof: dt.date) -> S
              "band: Bessemer's range for the peer segment; renewal rate: house thresholds from the project's seed "
              "documents (no public source). Sources: " +
              "; ".join(sorted({f"{s} (data year {y}, {c})" for s, y, c in
-                               zip(used["source"], used["data_year"], used["confidence"])})) + ".")
+                               zip(used["source"], used["data_year"], used["confidence"], strict=False)})) + ".")
     return Slide("Against public benchmarks", f"Each segment's trailing-12-month GRR, NRR and renewal rate, as of "
                  f"{fmt.date(asof)}, against published peer figures (source and data year shown)", (table,), notes)
 
@@ -278,7 +280,8 @@ def renewal_tiles(fc: Any) -> Tiles:
     return Tiles((
         Tile("Accounts due", fmt.count(t["accounts"]), note=f"{fmt.count(t['renewals'])} renewal dates"),
         Tile("ARR due", fmt.money(t["arr_due"])),
-        Tile("Expected renewed ARR", fmt.money(t["expected"]), f"P10 {fmt.money(t['p10'])} - P90 {fmt.money(t['p90'])}"),
+        Tile("Expected renewed ARR", fmt.money(t["expected"]),
+             f"P10 {fmt.money(t['p10'])} - P90 {fmt.money(t['p90'])}"),
         Tile("Expected lost accounts", f"{t['expected_churned_accounts']:,.1f}",
              f"P10 {t['churned_accounts_p10']:,.0f} - P90 {t['churned_accounts_p90']:,.0f}"),
         Tile("ARR at risk", fmt.money(t["arr_at_risk"]), note=f"{fmt.count(t['n_at_risk'])} streams least likely to "
@@ -313,10 +316,12 @@ def renewal_month_table(fc: Any) -> Table:
 def _renewal_notes(fc: Any, cal: Any) -> str:
     return (f"Expected net renewed ARR {fmt.money(fc.totals['expected_net'])}: expected renewed ARR x the price and "
             "seat change at renewal seen in the last 12 months per segment. " + cal.note + " " +
-            f"Shared shock sd {cal.sigma:.2f} on the logit scale (0 = independent renewals). " + f"Renewals due after {fmt.date(fc.as_of)} and up to {fmt.date(fc.window_end)} (the Forecast page at "
+            f"Shared shock sd {cal.sigma:.2f} on the logit scale (0 = independent renewals). " +
+            f"Renewals due after {fmt.date(fc.as_of)} and up to {fmt.date(fc.window_end)} (the Forecast page at "
             f"'next {fc.horizon_months // 3} quarters'), scored contract by contract by the renewal model "
             f"{fc.model_version}. Expected renewed ARR: sum over contracts due of P(renew) x ARR due (flat price). "
-            f"P10 / P90: 10th and 90th percentiles of {fmt.count(fc.n_sims)} simulations in which one shared shock moves every renewal's odds together. ARR at risk: ARR due of the "
+            f"P10 / P90: 10th and 90th percentiles of {fmt.count(fc.n_sims)} simulations in which one shared shock "
+            "moves every renewal's odds together. ARR at risk: ARR due of the "
             "20% of contracts least likely to renew. By month, every renewal date counts (a monthly subscription in "
             "each month) at ARR x P(still paying after it); the window row counts each contract once, so the months "
             "need not add up to it. " + " ".join(fc.notes))
@@ -632,7 +637,7 @@ def _fva_slide(cur: store.Cursor) -> Slide:
     blocks: tuple = (tiles, table)
     if len(done):
         d = done.head(8).iloc[::-1]
-        cats = tuple(f"{fmt.date(a)} #{i}" for a, i in zip(d["as_of"], d["id"]))
+        cats = tuple(f"{fmt.date(a)} #{i}" for a, i in zip(d["as_of"], d["id"], strict=True))
         blocks = (tiles, Chart("column", "Expected vs actual renewed ARR", cats, (
             Series("Expected", tuple(float(v) for v in d["expected"]), PALETTE["total"]),
             Series("Actual", tuple(None if fmt.is_missing(v) else float(v) for v in d["actual"]), PALETTE["churn"])),
@@ -706,7 +711,7 @@ def forecast(cur: store.Cursor, segment: str | None = None, scenarios: Sequence[
         _renewal_slide(fc, cal, segment),
         _fva_slide(cur),
         *_csm_slides(fc, segment),
-        _definitions_slide((f"- Top-down: each series forecast by the method with the lowest backtest error "
+        _definitions_slide(("- Top-down: each series forecast by the method with the lowest backtest error "
                             "(Prophet, seasonal naive or drift), its band the 80% interval widened to hold 80% of "
                             "the backtest's actuals (docs/forecasting.md).",
                             "- Bottom-up: every contract due scored by the renewal model (docs/renewal_model.md).")),

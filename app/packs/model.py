@@ -164,7 +164,7 @@ def layout(slide: Slide, x: float, y: float, w: float, h: float, gap: float = 0.
             total = sum(ws)
             span = (w if slide.arrangement != "rows" else h_left) - gap * (n - 1)
             pos = x if slide.arrangement != "rows" else top
-            for i, wt in zip(rest, ws):
+            for i, wt in zip(rest, ws, strict=False):
                 size = span * wt / total
                 rects[i] = (pos, top, size, h_left) if slide.arrangement != "rows" else (x, pos, w, size)
                 pos += size + gap

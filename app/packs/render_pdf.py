@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import re
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape
 
 import reportlab
@@ -96,7 +97,7 @@ def _tiles(c: Canvas, b: Tiles, x, y, w, h) -> None:
         c.setFillColor(LIGHT)
         c.setStrokeColor(LIGHT)
         c.roundRect(tx * PT, _y(y, h), tw * PT, h * PT, 6, stroke=0, fill=1)
-        lines = [(t.label, 12, False, GREY)]
+        lines: list[tuple[str, float, bool, Any]] = [(t.label, 12, False, GREY)]
         lines.append((t.value, _fit_string(t.value, 26 if tw > 2.2 else 20, tw - 0.2, True), True, DARK))
         if t.delta:
             lines.append((t.delta, _fit_string(t.delta, 11, tw - 0.2), False,
@@ -218,7 +219,7 @@ def _page(c: Canvas, s: Slide, pack: Pack, number: int) -> None:
         _string(c, 0.5, top, s.subtitle, sub, color=GREY)
         top += 0.45
     bottom = H_IN - 0.45
-    for b, (x, y, w, h) in zip(s.blocks, layout(s, 0.5, top + 0.1, W_IN - 1.0, bottom - top - 0.15)):
+    for b, (x, y, w, h) in zip(s.blocks, layout(s, 0.5, top + 0.1, W_IN - 1.0, bottom - top - 0.15), strict=False):
         if isinstance(b, Tiles):
             _tiles(c, b, x, y, w, h)
         elif isinstance(b, Text):

@@ -27,6 +27,7 @@ from pptx.enum.dml import MSO_LINE_DASH_STYLE
 from pptx.enum.shapes import MSO_SHAPE, PP_PLACEHOLDER
 from pptx.enum.text import MSO_ANCHOR, PP_ALIGN
 from pptx.oxml.ns import qn
+from pptx.presentation import Presentation as Deck  # the class; pptx.Presentation is its factory
 from pptx.util import Emu, Inches, Pt
 from xlsxwriter import Workbook
 
@@ -79,7 +80,7 @@ def _in(v: float) -> Emu:
 
 # ---------------------------------------------------------------- template and layouts
 
-def _open(template: str | Path | None) -> tuple[Presentation, bool]:
+def _open(template: str | Path | None) -> tuple[Deck, bool]:
     if template is None:
         prs = Presentation()
         prs.slide_width, prs.slide_height = Inches(13.333), Inches(7.5)
@@ -103,14 +104,15 @@ def _open(template: str | Path | None) -> tuple[Presentation, bool]:
 _IGNORED = {PP_PLACEHOLDER.DATE, PP_PLACEHOLDER.FOOTER, PP_PLACEHOLDER.SLIDE_NUMBER}
 
 
-def _layouts(prs: Presentation):
+def _layouts(prs: Deck):
     def types(layout):
         return [ph.placeholder_format.type for ph in layout.placeholders]
 
     layouts = list(prs.slide_layouts)
-    title = next((l for l in layouts if PP_PLACEHOLDER.CENTER_TITLE in types(l)), None)
-    with_title = [l for l in layouts if PP_PLACEHOLDER.TITLE in types(l) or PP_PLACEHOLDER.CENTER_TITLE in types(l)]
-    content = min(with_title, key=lambda l: len([t for t in types(l) if t not in _IGNORED]), default=None)
+    title = next((lay for lay in layouts if PP_PLACEHOLDER.CENTER_TITLE in types(lay)), None)
+    with_title = [lay for lay in layouts
+                  if PP_PLACEHOLDER.TITLE in types(lay) or PP_PLACEHOLDER.CENTER_TITLE in types(lay)]
+    content = min(with_title, key=lambda lay: len([t for t in types(lay) if t not in _IGNORED]), default=None)
     content = content or layouts[min(6, len(layouts) - 1)]
     return title or content, content
 
@@ -212,7 +214,8 @@ def _text(slide, b: Text, x, y, w, h) -> None:
 def _table_height(b: Table, widths: list[float], size: float) -> float:
     total = 0.0
     for row in (b.columns, *b.rows):
-        lines = max(max(1, math.ceil(len(c) * size * 0.5 / 72 / max(cw - 0.1, 0.2))) for c, cw in zip(row, widths))
+        lines = max(max(1, math.ceil(len(c) * size * 0.5 / 72 / max(cw - 0.1, 0.2)))
+                    for c, cw in zip(row, widths, strict=False))
         total += lines * size * 1.2 / 72 + 0.1
     return total
 
@@ -298,7 +301,7 @@ def _chart(slide, b: Chart, x, y, w, h) -> None:
         plot.gap_width = 60 if b.kind == "waterfall" else 80
         if b.kind == "waterfall":
             plot.overlap = 100
-    for s, ps in zip(series, plot.series):
+    for s, ps in zip(series, plot.series, strict=False):
         if s.invisible:
             ps.format.fill.background()
             ps.format.line.fill.background()
@@ -326,7 +329,8 @@ def _chart(slide, b: Chart, x, y, w, h) -> None:
                 dl.has_text_frame = True
                 dl.text_frame.text = clean(text)
                 dl.text_frame.paragraphs[0].runs[0].font.size = Pt(9)
-                dark_fill = (s.point_colors[i] if i < len(s.point_colors) else "") == "#1f4e79" and b.kind == "waterfall"
+                point_color = s.point_colors[i] if i < len(s.point_colors) else ""
+                dark_fill = point_color == "#1f4e79" and b.kind == "waterfall"
                 dl.text_frame.paragraphs[0].runs[0].font.color.rgb = RGBColor(0xFF, 0xFF, 0xFF) if dark_fill else DARK
 
 
@@ -376,7 +380,8 @@ def _add_slide(prs, s: Slide, pack: Pack, number: int, title_layout, content_lay
             _textbox(slide, 0.5 * sx, top, W - 1.0 * sx, 0.4, [(s.subtitle, 13, False, GREY)])
             top += 0.45
         bottom = H - 0.45
-        for b, (x, y, w, h) in zip(s.blocks, layout(s, 0.5 * sx, top + 0.1, W - 1.0 * sx, bottom - top - 0.15)):
+        boxes = layout(s, 0.5 * sx, top + 0.1, W - 1.0 * sx, bottom - top - 0.15)
+        for b, (x, y, w, h) in zip(s.blocks, boxes, strict=False):
             if isinstance(b, Tiles):
                 _tiles(slide, b, x, y, w, h)
             elif isinstance(b, Text):

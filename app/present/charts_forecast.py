@@ -5,6 +5,8 @@ tests check the two are not swapped (streamlit/demo-forecast swaps its labels).
 """
 from __future__ import annotations
 
+from typing import cast
+
 import altair as alt
 import pandas as pd
 
@@ -13,6 +15,9 @@ from app.present import fmt
 from app.present.charts import PALETTE
 
 METHOD_COLORS = {"prophet": "#1f4e79", "seasonal_naive": "#8e6bb8", "drift": "#e08a1e"}
+
+# alt.layer is typed LayerChart | FacetChart: a FacetChart only when the layers share row/column/facet
+# encodings, which no layer in this module has (hence cast(alt.LayerChart, alt.layer(...))).
 
 
 def _kind(quantity: str | None) -> fmt.AxisKind:
@@ -63,7 +68,7 @@ def forecast_chart(result: fc.ForecastResult, quantity: str | None = None, title
         x=x, y=alt.Y("value:Q", title=label, axis=y_axis, scale=y_scale),
         tooltip=[alt.Tooltip("month:T", format="%b %Y"), alt.Tooltip("value:Q", title="forecast", format=yfmt),
                  alt.Tooltip("method:N")])
-    chart = alt.layer(band, actual, forecast).properties(height=height)
+    chart = cast(alt.LayerChart, alt.layer(band, actual, forecast)).properties(height=height)
     subtitle = f"{fc.METHOD_LABELS.get(result.method, result.method)}; band: {result.interval:.0%} interval"
     scale = dict(result.settings).get("interval_scale")
     if scale:

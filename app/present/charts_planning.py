@@ -10,7 +10,8 @@ from __future__ import annotations
 import copy
 import json
 from collections import OrderedDict
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any, cast
 
 import altair as alt
 import pandas as pd
@@ -24,6 +25,9 @@ _MONTH = alt.X("month:T", title=None, axis=alt.Axis(format="%b %Y"))
 # Bars fill their month; lines and areas on the same axis sit at the middle of it.
 _MONTH_BAND = alt.X("yearmonth(month):T", title=None, axis=alt.Axis(format="%b %Y"))
 _MONTH_MID = alt.X("yearmonth(month):T", title=None, axis=alt.Axis(format="%b %Y"), bandPosition=0.5)
+
+# alt.layer is typed LayerChart | FacetChart: a FacetChart only when the layers share row/column/facet
+# encodings, which no layer in this module has (hence cast(alt.LayerChart, alt.layer(...))).
 
 
 def _by_month(detail: pd.DataFrame, segment: str | None) -> pd.DataFrame:
@@ -98,7 +102,7 @@ def _fte_chart(long: pd.DataFrame, segment: str | None) -> alt.LayerChart:
     steps = base.transform_filter(alt.datum.measure == "Headcount").mark_line(interpolate="step-after",
                                                                               strokeDash=[4, 3])
     title = f"Required vs available FTE ({segment or 'all segments'})"
-    return alt.layer(lines, steps).properties(title=title, height=280)
+    return cast(alt.LayerChart, alt.layer(lines, steps)).properties(title=title, height=280)
 
 
 def _hiring_frame(detail: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -186,7 +190,7 @@ def _cost_chart(t: pd.DataFrame, target_pct: float, band: Band, ys: fmt.AxisSpec
         subtitle=[f"Red line: target {target_pct:g}% of ARR / 12. Shaded: public band {band.low.pct_arr:g}-"
                   f"{band.high.pct_arr:g}% of ARR ({band.low.source}, {band.low.year}, {band.low.confidence}); "
                   f"median {band.median.pct_arr:g}% ({band.median.source}, {band.median.year})."])
-    return alt.layer(area, bars, line).properties(title=title, height=280)
+    return cast(alt.LayerChart, alt.layer(area, bars, line)).properties(title=title, height=280)
 
 
 def compare_chart(results: dict[str, pd.DataFrame], measure: str, title: str, fmt: str = ",.1f") -> alt.Chart:

@@ -4,12 +4,17 @@ Pages only render these; tests read them through chart.to_dict().
 """
 from __future__ import annotations
 
+from typing import cast
+
 import altair as alt
 import pandas as pd
 
 from app.forecasting import risk
 from app.present import fmt
 from app.present.charts import PALETTE
+
+# alt.layer is typed LayerChart | FacetChart: a FacetChart only when the layers share row/column/facet
+# encodings, which no layer in this module has (hence cast(alt.LayerChart, alt.layer(...))).
 
 
 def groups_frame(groups: pd.DataFrame, key: str) -> pd.DataFrame:
@@ -48,7 +53,7 @@ def groups_chart(groups: pd.DataFrame, key: str, title: str, temporal: bool = Fa
     rng = alt.Chart(df[df["measure"] == "Expected renewed ARR"]).mark_rule(color="#263238", strokeWidth=2).encode(
         x=x, xOffset=alt.XOffset("measure:N", scale=alt.Scale(domain=["ARR due", "Expected renewed ARR"])),
         y=alt.Y("p10:Q", axis=y_axis, scale=y_scale), y2=alt.Y2("p90:Q"))
-    return alt.layer(bars, rng).properties(
+    return cast(alt.LayerChart, alt.layer(bars, rng)).properties(
         height=height, title=alt.TitleParams(title, subtitle="line on the expected bar: P10 to P90 (simulation)"))
 
 
@@ -65,7 +70,7 @@ def calibration_chart(card: risk.ModelCard, height: int = 260) -> alt.LayerChart
         y=alt.Y("actual:Q", title="actual renewal rate", scale=alt.Scale(**ps.scale), axis=alt.Axis(**ps.axis)),
         tooltip=["decile:O", "n:Q", alt.Tooltip("predicted:Q", format=fmt.D3_PCT),
                  alt.Tooltip("actual:Q", format=fmt.D3_PCT)])
-    return alt.layer(diag, pts).properties(height=height, title="Calibration on the holdout")
+    return cast(alt.LayerChart, alt.layer(diag, pts)).properties(height=height, title="Calibration on the holdout")
 
 
 def importance_chart(card: risk.ModelCard, height: int = 260) -> alt.Chart:
@@ -91,4 +96,5 @@ def runs_chart(fva: pd.DataFrame, height: int = 240) -> alt.LayerChart:
     act = alt.Chart(df.dropna(subset=["actual"])).mark_point(shape="diamond", size=120, filled=True,
                                                              color=PALETTE["churn"]).encode(
         x="run:N", y="actual:Q", tooltip=[alt.Tooltip("actual:Q", format=fmt.D3_MONEY_EXACT)])
-    return alt.layer(rng, exp, act).properties(height=height, title="Forecast (P10-P90, expected) vs actual")
+    return cast(alt.LayerChart, alt.layer(rng, exp, act)).properties(
+        height=height, title="Forecast (P10-P90, expected) vs actual")

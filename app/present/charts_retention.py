@@ -4,6 +4,8 @@ Each takes the DataFrame a metrics function returns and gives back a chart; page
 """
 from __future__ import annotations
 
+from typing import cast
+
 import altair as alt
 import pandas as pd
 
@@ -15,6 +17,9 @@ _STATUS_COLORS = alt.Scale(
     domain=["below pass", "below peer median", "at peer median", "pass", "above peer median", "excellent"],
     range=["#c62828", "#e57373", "#9e9e9e", "#ffa726", "#66bb6a", "#2e7d32"])
 RETENTION_LABELS = {"grr": "GRR", "nrr": "NRR", "logo_retention": "Logo retention"}
+
+# alt.layer is typed LayerChart | FacetChart: a FacetChart only when the layers share row/column/facet
+# encodings, which no layer in this module has (hence cast(alt.LayerChart, alt.layer(...))).
 
 
 def waterfall(steps: pd.DataFrame, title: str = "") -> alt.LayerChart:
@@ -33,7 +38,7 @@ def waterfall(steps: pd.DataFrame, title: str = "") -> alt.LayerChart:
     # Bar labels as the tiles write money (+$78.9k, -$361.6k, $12.35M); a zero flow gets none ("$0.00" said nothing).
     data = steps.assign(label=[
         "" if a == 0 else fmt.money(a) if k == "total" else fmt.money(a, signed=True)
-        for a, k in zip(steps["amount"], steps["kind"])])
+        for a, k in zip(steps["amount"], steps["kind"], strict=True)])
     base = alt.Chart(data, title=title or f"ARR bridge, {steps['period'].iloc[0]}").encode(
         x=alt.X("step:N", sort=order, title=None, axis=alt.Axis(labelAngle=0)))
     bars = base.mark_bar(clip=True).encode(
@@ -43,7 +48,7 @@ def waterfall(steps: pd.DataFrame, title: str = "") -> alt.LayerChart:
         tooltip=[alt.Tooltip("step:N"), alt.Tooltip("amount:Q", format=fmt.D3_MONEY_EXACT)])
     labels = base.transform_calculate(top="max(datum.bar_start, datum.bar_end)").mark_text(
         dy=-6, fontSize=11).encode(y="top:Q", text=alt.Text("label:N"))
-    return alt.layer(bars, labels).properties(height=320, width=alt.Step(70))
+    return cast(alt.LayerChart, alt.layer(bars, labels)).properties(height=320, width=alt.Step(70))
 
 
 def arr_trend(bridge: pd.DataFrame) -> alt.Chart:

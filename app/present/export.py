@@ -94,7 +94,7 @@ def _display_width(s: pd.Series, kind: str) -> int:
 
 def _format_sheet(ws: Worksheet, df: pd.DataFrame, kinds: list[str]) -> None:
     n_rows = len(df) + 1
-    for j, (col, kind) in enumerate(zip(df.columns, kinds), start=1):
+    for j, (col, kind) in enumerate(zip(df.columns, kinds, strict=False), start=1):
         letter = get_column_letter(j)
         head = ws.cell(row=1, column=j)
         head.font = Font(bold=True)
@@ -130,7 +130,7 @@ def to_xlsx_bytes(sheets: Mapping[str, pd.DataFrame],
             given = formats.get(name, {})
             kinds = [given.get(c) or infer_format(str(c), df[c]) for c in df.columns]
             out = safe_frame(df)
-            for c, kind in zip(out.columns, kinds):
+            for c, kind in zip(out.columns, kinds, strict=False):
                 s = out[c]
                 if kind == "date" and pd.api.types.is_datetime64_any_dtype(s) and s.dt.tz is not None:
                     out[c] = s.dt.tz_localize(None)  # Excel has no time zones; keep the wall-clock time

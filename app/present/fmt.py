@@ -132,7 +132,7 @@ def count(n: float | None) -> str:
 
 def date(d: dt.date | dt.datetime | str | None) -> str:
     """A day as people write it: 31 Oct 2026."""
-    if is_missing(d):
+    if d is None or is_missing(d):
         return NA
     if isinstance(d, str):
         d = dt.date.fromisoformat(d[:10])

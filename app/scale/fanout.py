@@ -140,7 +140,7 @@ def run_spark(hist: pd.DataFrame, horizon: int = 12, method: str = "auto", quant
                             StructField("value", DoubleType())])
     # Plain Python rows (not a pandas 3 frame): PySpark's pandas 3 support is partial.
     rows = list(zip(hist["group"].astype(str).tolist(), hist["month"].astype(str).tolist(),
-                    hist["value"].astype(float).tolist()))
+                    hist["value"].astype(float).tolist(), strict=False))
     n_groups = int(hist["group"].nunique())
     sdf = spark.createDataFrame(rows, in_schema).repartition(max(1, n_groups), "group")
     out_schema = ", ".join(f"`{n}` {t}" for n, t in RESULT_SCHEMA)

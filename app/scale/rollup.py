@@ -211,9 +211,9 @@ def propose_mapping(source_columns: Sequence[str], overrides: dict[str, str] | N
             syn.setdefault(normalize_name(s), c.name)
     for table in (exact, syn):
         for src in free:
-            tgt = table.get(normalize_name(src))
-            if tgt and tgt not in out and src not in out.values():
-                out[tgt] = src
+            hit = table.get(normalize_name(src))
+            if hit and hit not in out and src not in out.values():
+                out[hit] = src
     missing = [c.name for c in EVENT_COLUMNS if c.required and c.name not in out]
     if missing:
         raise RollupError(f"the events need columns for {', '.join(missing)}; found {', '.join(source_columns)} "

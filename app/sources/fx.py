@@ -139,8 +139,8 @@ def convert_frame(cur: store.Cursor, kind: str, frame: pd.DataFrame, file_name: 
         notes.append(f"currency: every line is in {rc}, the reporting currency")
         return frame, problems, notes
     start_col = "start_date" if "start_date" in frame else None
-    r = lookup(table, ccy[other], frame.loc[other, start_col] if start_col else pd.Series(pd.NaT, index=ccy[other].index),
-               how)
+    starts = frame.loc[other, start_col] if start_col else pd.Series(pd.NaT, index=ccy[other].index)
+    r = lookup(table, ccy[other], starts, how)
     missing = r.isna()
     if missing.any():
         col = src_of.get("currency", "currency")

@@ -321,7 +321,7 @@ def _deals(x: Ctx, c: dict[str, str | None], source: str) -> Out:
     start = x.date(c["start"]).fillna(close)
     term = x.number(c.get("term"), "a term in months") if c.get("term") else pd.Series(np.nan, index=ids.index)
     default_end = pd.Series([s + pd.DateOffset(months=int(t)) if pd.notna(s) else pd.NaT
-                             for s, t in zip(start, term.fillna(DEFAULT_TERM_MONTHS))], index=ids.index,
+                             for s, t in zip(start, term.fillna(DEFAULT_TERM_MONTHS), strict=False)], index=ids.index,
                             dtype="datetime64[us]") if len(ids) else start
     end = x.date(c["end"]).fillna(default_end)
     if c.get("arr"):
@@ -572,7 +572,7 @@ def apply(raw: RawTable, kind: str, file_name: str, preset: str | None = None
     elif preset in (None, "", NONE):
         p = None
     else:
-        p = PRESETS.get(preset)
+        p = PRESETS.get(preset or "")  # not None here (the branches above)
         if p is None:
             raise ImportRefused([Problem(file_name, None, None, preset, f"a preset among {', '.join(PRESETS)} "
                                                                         "(or none)")])
@@ -613,8 +613,9 @@ def apply(raw: RawTable, kind: str, file_name: str, preset: str | None = None
     detected = "named" if preset else "detected from the header"
     notes = (f"preset: {p.label} ({p.name}, {detected}); see docs/sources.md", *x.notes, *raw.notes)
     if result.empty and not x.problems:
-        x.problems.append(Problem(file_name, None, None, None, f"at least one row to import under the {p.label} "
-                                                               "rules (every row was left out: " + "; ".join(x.notes) + ")"))
+        x.problems.append(Problem(file_name, None, None, None,
+                                  f"at least one row to import under the {p.label} "
+                                  "rules (every row was left out: " + "; ".join(x.notes) + ")"))
     return RawTable(result.reset_index(drop=True), notes), x.problems, mapping
 
 
@@ -631,7 +632,7 @@ def _minor_units(raw: RawTable) -> RawTable:
     frame.columns = cols
     norm = {normalize_name(c) for c in cols}
     ccy_col = next((c for c in cols if normalize_name(c) in ("currency", "currencycode")), None)
-    div = 100.0
+    div: float | np.ndarray = 100.0
     if ccy_col is not None:
         div = np.where(frame[ccy_col].astype(str).str.strip().str.upper().isin(ZERO_DECIMAL), 1.0, 100.0)
     notes = list(raw.notes)

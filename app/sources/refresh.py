@@ -259,6 +259,6 @@ def last_text(cur: store.Cursor) -> str | None:
     if r is None:
         return None
     if r["ok"]:
-        return (f"Last refresh: {r['at'][:16]}, {r['sources']} source(s), {r['rows']:,} rows from {Path(r['config']).name} "
-                f"({r['seconds']} s).")
+        return (f"Last refresh: {r['at'][:16]}, {r['sources']} source(s), {r['rows']:,} rows "
+                f"from {Path(r['config']).name} ({r['seconds']} s).")
     return f"Last refresh: {r['at'][:16]} was refused at {r['failed']} (nothing changed); see the import history."

@@ -90,7 +90,7 @@ def _phrase(family: str, r: dict[str, Any], usage_metrics: Sequence[str]) -> str
     return family
 
 
-def explain(model: RenewalModel, scores: Scores, rows: Sequence[int] | None = None,
+def explain(model: RenewalModel, scores: Scores, rows: Sequence[int] | np.ndarray | None = None,
             n_drivers: int = 3) -> pd.DataFrame:
     """Top drivers and plays (driver_1..n, play_1..n) of the contracts at positions rows (None: all).
 
