@@ -21,7 +21,7 @@ except ValueError:
 account_id = st.query_params.get("account")  # the URL says which account: ?account=ID
 if snap is not None and len(snap):
     options = snap.sort_values("name")["account_id"].tolist()
-    names = dict(zip(snap["account_id"], snap["name"]))
+    names = dict(zip(snap["account_id"], snap["name"], strict=True))
 else:
     options, names = [], {}
 

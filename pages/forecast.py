@@ -79,7 +79,7 @@ st.caption(f"Expected net renewed ARR {fmt.money(t['expected_net'])}: expected r
 # Only the open tab's chart and table are built and sent (lazy tabs): a warm rerun stays light.
 tabs = st.tabs(["By month", "By segment", "By CSM"], key="fc_group_tab", on_change="rerun")
 for tab, (frame, key, temporal) in zip(tabs, [(fc.by_month, "month", True), (fc.by_segment, "segment", False),
-                                               (fc.by_csm, "csm_name", False)]):
+                                               (fc.by_csm, "csm_name", False)], strict=False):
     if tab.open is False:
         continue
     with tab:
@@ -108,8 +108,8 @@ else:
                    & (risk_df["CSM"].isin(csms) if csms else True)
                    & (risk_df["Billing"].isin(bills) if bills else True)]
     st.caption(f"{fmt.count(len(view))} of the {fmt.count(len(risk_df))} contracts least likely to renew (bottom 20% "
-               "by P(renew)); drivers: the factors that raised this contract's churn score most against renewed peers of its "
-               "segment. Click a column to sort; the downloads add the account id, billing, renewals in the "
+               "by P(renew)); drivers: the factors that raised this contract's churn score most against renewed peers "
+               "of its segment. Click a column to sort; the downloads add the account id, billing, renewals in the "
                "window, a suggested play per driver and the second and third drivers.")
     # Fits the page: the full list (ids, plays, drivers 2-3) is in the downloads (only the shown columns are sent).
     shown_cols = ["Name", "Segment", "CSM", "Renewal date", "ARR due", "P(renew)", "Expected ARR lost", "Driver 1",

@@ -40,7 +40,7 @@ n = len(view)
 counts = view["band"].value_counts()
 c = st.columns(4)
 c[0].metric("Accounts scored", fmt.count(n), help="Accounts with an active line item (ARR) at the score date.")
-for col, b in zip(c[1:], ("red", "yellow", "green")):
+for col, b in zip(c[1:], ("red", "yellow", "green"), strict=False):
     arr_b = view.loc[view["band"] == b, "arr"].sum()
     col.metric(f"{b.title()}", fmt.count(counts.get(b, 0)),
                delta=f"{fmt.money(arr_b)} ARR", delta_color="off", delta_arrow="off",
@@ -71,7 +71,8 @@ st.dataframe(linked(table.head(SHOWN)), hide_index=True, width="stretch",
                  "arr": st.column_config.NumberColumn("ARR", format="dollar", help="ARR in the score date's month."),
                  "score": st.column_config.ProgressColumn("Score", min_value=0, max_value=100, format="%.1f",
                                                           help="Sum of the factor points (0-100)."),
-                 "band": "Band", "stage": st.column_config.TextColumn("Stage", help="Lifecycle stage (docs/health.md)."),
+                 "band": "Band",
+                 "stage": st.column_config.TextColumn("Stage", help="Lifecycle stage (docs/health.md)."),
                  "weakest_factor": st.column_config.TextColumn("Weakest factor",
                                                                help="The factor furthest below its best points."),
                  "play": "Suggested play"})
@@ -171,7 +172,7 @@ with st.expander("Score configuration"):
                  column_config={"weight": st.column_config.NumberColumn("Weight (most points)", format="%.2f")})
     vers = scorecard.versions(ui.write_cursor())
     options = [None, *[int(v) for v in vers.loc[vers["kind"] == scorecard.HOUSE, "version"]]]
-    label = dict(zip(vers["version"], vers["name"]))
+    label = dict(zip(vers["version"], vers["name"], strict=True))
     st.session_state["health_cfg_pick"] = active if active in options else None
 
     def _use() -> None:
@@ -192,7 +193,7 @@ with st.expander("Score configuration"):
     green = hc[1].number_input("Green from", 2.0, 100.0, float(cfg.green_from or 70), step=1.0, key="health_green")
     name = hc[2].text_input("Name", key="health_name", max_chars=scorecard.MAX_NAME)
     if st.button("Save as a new version and use it", key="health_save"):
-        weights = dict(zip(edited["factor"], edited["weight"].astype(float)))
+        weights = dict(zip(edited["factor"], edited["weight"].astype(float), strict=True))
         problems = scorecard.check_house(weights, red, green, name, cfg.names)
         if problems:
             for p in problems:

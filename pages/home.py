@@ -36,14 +36,15 @@ c[0].metric("As of", s.as_of.strftime("%d %b %Y"),
 c[1].metric("Accounts with ARR", f"{s.active_accounts:,}",
             help="Accounts whose derived ARR at the as-of month end is above zero.")
 c[2].metric("ARR", fmt.money(s.arr),
-            help=f"{fmt.money_exact(s.arr)}: the sum over accounts of 12 x MRR (or ARR) of the line items active on the "
-                 "as-of month's last day.")
+            help=f"{fmt.money_exact(s.arr)}: the sum over accounts of 12 x MRR (or ARR) of the line items active "
+                 "on the as-of month's last day.")
 last_ok = s.imports[s.imports["outcome"] == "ok"].head(1)
 c[3].metric("Last import", last_ok["imported_at"].iloc[0].strftime("%d %b %Y") if len(last_ok) else "never",
             help="The newest import that succeeded (Data page or `python -m app load`).")
 if len(last_ok):
     r = last_ok.iloc[0]
-    st.caption(f"Last import: {r['file_name']} into {r['kind']} ({r['rows']:,} row{'' if r['rows'] == 1 else 's'}, {r['mode']}) "
+    st.caption(f"Last import: {r['file_name']} into {r['kind']} "
+               f"({r['rows']:,} row{'' if r['rows'] == 1 else 's'}, {r['mode']}) "
                f"at {r['imported_at']:%d %b %Y %H:%M}.")
 last_refresh = refresh.last_text(cur)
 if last_refresh:

@@ -15,7 +15,7 @@ if not tiles:
 st.caption(f"As of {fmt.date(ui.as_of())} · {segment or 'all segments'} · change against "
            f"{metrics.KPI_COMPARE_MONTHS} months earlier. Hover a tile's help icon for its definition and base. "
            + metrics.DEFINITIONS["segment_filter"])
-for col, k in zip(st.columns(len(tiles)), tiles):
+for col, k in zip(st.columns(len(tiles)), tiles, strict=False):
     col.metric(k.label, k.value_text, k.delta_text, help=k.help)
 ui.pack_download("board", segment, key="overview")  # the board pack, built on click
 

@@ -88,7 +88,8 @@ def _inputs(s: sc.Scenario) -> sc.Scenario:
                               (12, 24, 36) else 0, key=k("months"), help="Headlines cover the first 12 months.")
     target = top[2].slider("Target CS budget (% of ARR)", 1.0, 25.0, float(s.target_pct_arr), 0.5, format="%.1f%%",
                            key=k("target"), help="The budget you aim for: 12 x monthly CS cost / ARR.")
-    s = replace(s, start_month=(start or s.start_month).replace(day=1), months=int(months), target_pct_arr=float(target))
+    s = replace(s, start_month=(start or s.start_month).replace(day=1), months=int(months),
+                target_pct_arr=float(target))
     s = replace(s, hiring=_hiring_inputs(s.hiring, k))
     segs = list(s.segments)
     # An empty tech-touch segment (no accounts, ARR, CSMs or new customers) stays in the plan but off screen
@@ -107,7 +108,7 @@ def _inputs(s: sc.Scenario) -> sc.Scenario:
     # Only the open tab's inputs run (a slider move reruns 5-25 widgets, not 100): the others keep the
     # scenario's values, and their widgets start from them when the tab is opened again.
     groups = ["start", "demand", "coverage", "people", "cost"]
-    tabs = dict(zip(groups, st.tabs(TAB_NAMES, key=TAB_KEY, on_change="rerun")))
+    tabs = dict(zip(groups, st.tabs(TAB_NAMES, key=TAB_KEY, on_change="rerun"), strict=False))
     is_open = {g: tabs[g].open is not False for g in groups}
     # Demand as one total plus a mix, or per segment: the choice sits above the segment columns.
     by_total = s.new_customers is not None
@@ -125,7 +126,7 @@ def _inputs(s: sc.Scenario) -> sc.Scenario:
                                         help="New logos in the plan's first 12 months, spread over the segments "
                                              "by the mix and over the months by each segment's monthly shape.")
                 mix_caption = st.empty()
-    cols = {g: dict(zip(visible, tabs[g].columns(len(visible)))) for g in groups if is_open[g]}
+    cols = {g: dict(zip(visible, tabs[g].columns(len(visible)), strict=False)) for g in groups if is_open[g]}
     shares: dict[str, float] = {}
     for i, g in enumerate(segs):
         if i not in visible:
@@ -251,7 +252,7 @@ def _hiring_inputs(h: sc.Hiring, k) -> sc.Hiring:
 
 def _hidden_tt(s: sc.Scenario) -> bool:
     """True when the tech-touch segment is empty and its toggle is off (so it is not shown)."""
-    key = "pl{}_tt".format(st.session_state.get(GEN, 0))
+    key = f"pl{st.session_state.get(GEN, 0)}_tt"
     return not st.session_state.get(key) and any(
         g.tech_touch and not (g.start.accounts or g.start.arr or g.start.csms)
         and not sum(sc.segment_new(s, g, 12)) for g in s.segments)
@@ -344,7 +345,8 @@ def planner() -> None:
     st.text_input("Link to this plan", key="pl_link",
                   help="Carries every input (compressed JSON); opens the same plan in any browser.")
     c = st.columns(3)
-    c[0].download_button("Plan (XLSX)", data=lambda: export.to_xlsx_bytes(*planner_inputs.plan_workbook(s, result, aff)),
+    c[0].download_button("Plan (XLSX)",
+                         data=lambda: export.to_xlsx_bytes(*planner_inputs.plan_workbook(s, result, aff)),
                          file_name="plan.xlsx",
                          mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                          on_click="ignore", key="pl_xlsx")
@@ -396,7 +398,7 @@ if len(compare) >= 2:
         st.dataframe(planner_inputs.comparison_display(cmp.table), hide_index=True, width="stretch")
         cols = st.columns(2)
         for col, (measure, title, fmt) in zip(cols, (("headcount", "CSM headcount", ",.0f"),
-                                                     ("cost_pct_arr", "Cost as % of ARR", ".1f"))):
+                                                     ("cost_pct_arr", "Cost as % of ARR", ".1f")), strict=False):
             ch = charts_planning.compare_chart(cmp.totals, measure, title, fmt)
             col.altair_chart(ch, width="stretch")
             ui.downloads(ch, cmp.long, f"planner_compare_{measure}", where=col)
