@@ -45,10 +45,12 @@ run: $(BIN)/.installed
 	CS_DB=$(DB) $(BIN)/streamlit run streamlit_app.py --server.port $(PORT)
 
 test: $(BIN)/.installed-test /usr/bin/chromium /usr/bin/soffice /usr/bin/pdftoppm /usr/bin/java /usr/bin/pg_ctlcluster
+	$(BIN)/python -m ruff check .
 	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest
 
 test-fast: $(BIN)/.installed-test
+	$(BIN)/python -m ruff check .
 	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -m "not slow and not browser"
 
