@@ -3,13 +3,15 @@ from pathlib import Path
 
 import streamlit as st
 
-from app import navigation, store, ui
+from app import ui
+from app.data import store
+from app.present import navigation
 
 st.set_page_config(page_title="Customer Success planner", page_icon=str(Path(__file__).parent / "app" / "icon.png"),
                    layout="wide")
 
 PAGES = {section: [st.Page(p.file, title=p.title, icon=p.icon, default=p.file == navigation.DEFAULT) for p in pages]
-         for section, pages in navigation.sections().items()}  # the one page registry: app/navigation.py
+         for section, pages in navigation.sections().items()}  # the one page registry: app/present/navigation.py
 
 try:
     page = st.navigation(PAGES)

@@ -3,8 +3,11 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from app import fmt, renewals, status, ui
+from app import ui
+from app.analytics import status
+from app.forecasting import renewals
 from app.health import book, scorecard, snapshots
+from app.present import fmt
 
 if ui.cached(status.status).empty:
     st.title("Account")

@@ -1,8 +1,10 @@
 """Retention benchmarks: each segment's GRR / NRR / renewal rate against public bands and house thresholds."""
 import streamlit as st
 
-from app import benchmarks, fmt, metrics, ui
-from app import charts_retention as charts
+from app import ui
+from app.analytics import benchmarks, metrics
+from app.present import charts_retention as charts
+from app.present import fmt
 
 st.title("Retention benchmarks")
 summary = ui.cached(metrics.segment_summary)

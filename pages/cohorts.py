@@ -1,8 +1,9 @@
 """Cohorts and churn reasons: cohort heatmap, reasons pareto, root cause x proximate reason."""
 import streamlit as st
 
-from app import charts_retention as charts
-from app import metrics, ui
+from app import ui
+from app.analytics import metrics
+from app.present import charts_retention as charts
 
 st.title("Cohorts and churn reasons")
 segment = ui.segment_filter(ui.cached(metrics.segments))

@@ -1,8 +1,11 @@
 """Data: start with your own data, upload a file, check the mapping and validation, import; settings; history."""
 import streamlit as st
 
-from app import importer, periods, renewals, store, ui
-from app.schema import KINDS
+from app import ui
+from app.data import importer, store
+from app.data.schema import KINDS
+from app.forecasting import renewals
+from app.rules import periods
 from app.sources import db, fx, presets, refresh
 
 UPLOAD_GEN = "data_upload_gen"  # bumped after an import, so the uploader starts empty (non-widget key)

@@ -1,8 +1,10 @@
 """Forecast: renewals due (bottom-up, per contract) next to the top-down ARR forecast; at-risk accounts."""
 import streamlit as st
 
-from app import charts_forecast, charts_renewals, export, fmt, renewals, status, ui
-from app import forecast as topdown
+from app import ui
+from app.analytics import status
+from app.forecasting import renewals, topdown
+from app.present import charts_forecast, charts_renewals, export, fmt
 
 st.title("Forecast")
 st.caption("Renewals due in the coming quarters, scored contract by contract (bottom-up), next to the trend of "

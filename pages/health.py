@@ -1,9 +1,11 @@
 """Customer health: scores and bands, movers and why, stages, a CSM's book, the score against past renewals."""
 import streamlit as st
 
-from app import export, fmt, renewals, status, ui
-from app import forecast as topdown
+from app import ui
+from app.analytics import status
+from app.forecasting import renewals, topdown
 from app.health import book, evaluate, scorecard, snapshots
+from app.present import export, fmt
 
 st.title("Customer health")
 st.caption("A weekly 0-100 score per account: the points of each factor add up to the score. Red / yellow / green "

@@ -2,7 +2,10 @@
 import pandas as pd
 import streamlit as st
 
-from app import fmt, status, store, ui
+from app import ui
+from app.analytics import status
+from app.data import store
+from app.present import fmt
 from app.sources import refresh
 
 st.title("Customer Success planner")

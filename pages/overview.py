@@ -1,8 +1,10 @@
 """Executive overview: KPI tiles, the ARR bridge for a chosen period, ARR and retention trends."""
 import streamlit as st
 
-from app import charts_retention as charts
-from app import fmt, metrics, ui
+from app import ui
+from app.analytics import metrics
+from app.present import charts_retention as charts
+from app.present import fmt
 
 st.title("Executive overview")
 segment = ui.segment_filter(ui.cached(metrics.segments))

@@ -5,9 +5,12 @@ from dataclasses import replace
 
 import streamlit as st
 
-from app import charts_planning, export, fmt, planner_inputs, ui
-from planning import model, scenario as sc
-from planning.benchmarks import spend_band
+from app import ui
+from app.present import charts_planning, export, fmt
+from planning import inputs as planner_inputs
+from planning import model
+from planning import scenario as sc
+from planning.spend_benchmarks import spend_band
 
 # Non-widget keys: they survive page switches (a widget's own key does not).
 SCEN = "planner_scenario_json"  # the scenario being edited, as JSON
