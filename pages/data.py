@@ -120,7 +120,8 @@ if upload is not None:
         st.rerun()  # a new run reads the new data everywhere
 
 with st.expander("Admin: load from a PostgreSQL query"):
-    st.caption(f"The rows of a SELECT go through the same mapping, checks and one-transaction write as a file, into "
+    st.caption(f"The rows the query returns go through the same mapping, checks and one-transaction write as a "
+               f"file, into "
                f"**{kind}** ({mode}). The password comes from the server's PGPASSWORD or ~/.pgpass, never from here. "
                "For every source at once, use `python -m app refresh` with a sources.toml.")
     with st.form("db_form", border=False):

@@ -169,3 +169,15 @@ def layout(slide: Slide, x: float, y: float, w: float, h: float, gap: float = 0.
                 rects[i] = (pos, top, size, h_left) if slide.arrangement != "rows" else (x, pos, w, size)
                 pos += size + gap
     return [r for r in rects if r is not None]
+
+
+def draw_blocks(slide: Slide, x: float, y: float, w: float, h: float,
+                draw: dict[type, Callable[[Any, float, float, float, float], None]]) -> None:
+    """Lay out the slide's blocks in the content area and draw each with the renderer's function for its type.
+
+    One dispatch for both renderers (PowerPoint and PDF): draw maps Tiles / Text / Table / Chart to
+    draw(block, x, y, w, h) bound to the renderer's slide or canvas.
+    """
+    for b, (bx, by, bw, bh) in zip(slide.blocks, layout(slide, x, y, w, h), strict=True):
+        draw[type(b)](b, bx, by, bw, bh)
+

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import re
+from functools import partial
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
@@ -24,7 +25,7 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Frame, Paragraph, Spacer, TableStyle
 from reportlab.platypus import Table as RLTable
 
-from app.packs.model import Chart, Pack, Slide, Table, Text, Tiles, layout
+from app.packs.model import Chart, Pack, Slide, Table, Text, Tiles, draw_blocks
 from app.present import charts
 
 W_IN, H_IN = 13.333, 7.5
@@ -219,15 +220,9 @@ def _page(c: Canvas, s: Slide, pack: Pack, number: int) -> None:
         _string(c, 0.5, top, s.subtitle, sub, color=GREY)
         top += 0.45
     bottom = H_IN - 0.45
-    for b, (x, y, w, h) in zip(s.blocks, layout(s, 0.5, top + 0.1, W_IN - 1.0, bottom - top - 0.15), strict=False):
-        if isinstance(b, Tiles):
-            _tiles(c, b, x, y, w, h)
-        elif isinstance(b, Text):
-            _text(c, b, x, y, w, h)
-        elif isinstance(b, Table):
-            _table(c, b, x, y, w, h)
-        elif isinstance(b, Chart):
-            _chart(c, b, x, y, w, h)
+    draw_blocks(s, 0.5, top + 0.1, W_IN - 1.0, bottom - top - 0.15,
+                {Tiles: partial(_tiles, c), Text: partial(_text, c), Table: partial(_table, c),
+                 Chart: partial(_chart, c)})
     _footer(c, pack, number, n)
 
 

@@ -16,6 +16,7 @@ import io
 import math
 import re
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 from pptx import Presentation
@@ -31,7 +32,7 @@ from pptx.presentation import Presentation as Deck  # the class; pptx.Presentati
 from pptx.util import Emu, Inches, Pt
 from xlsxwriter import Workbook
 
-from app.packs.model import Chart, Pack, Slide, Table, Text, Tiles, layout
+from app.packs.model import Chart, Pack, Slide, Table, Text, Tiles, draw_blocks
 
 EMU_PER_INCH = 914400
 DARK = RGBColor(0x26, 0x32, 0x38)
@@ -380,16 +381,9 @@ def _add_slide(prs, s: Slide, pack: Pack, number: int, title_layout, content_lay
             _textbox(slide, 0.5 * sx, top, W - 1.0 * sx, 0.4, [(s.subtitle, 13, False, GREY)])
             top += 0.45
         bottom = H - 0.45
-        boxes = layout(s, 0.5 * sx, top + 0.1, W - 1.0 * sx, bottom - top - 0.15)
-        for b, (x, y, w, h) in zip(s.blocks, boxes, strict=False):
-            if isinstance(b, Tiles):
-                _tiles(slide, b, x, y, w, h)
-            elif isinstance(b, Text):
-                _text(slide, b, x, y, w, h)
-            elif isinstance(b, Table):
-                _table(slide, b, x, y, w, h)
-            elif isinstance(b, Chart):
-                _chart(slide, b, x, y, w, h)
+        draw_blocks(s, 0.5 * sx, top + 0.1, W - 1.0 * sx, bottom - top - 0.15,
+                    {Tiles: partial(_tiles, slide), Text: partial(_text, slide), Table: partial(_table, slide),
+                     Chart: partial(_chart, slide)})
         _textbox(slide, 0.5 * sx, H - 0.4, W - 1.0 * sx, 0.3,
                  [(f"{pack.footer} · {number}/{len(pack.slides)}", 9, False, GREY)])
     if s.notes:
