@@ -12,7 +12,7 @@ import io
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from app.data import store
-from app.data.schema import DATE, INT, KINDS, MRR, NUMBER, OUTCOMES, STR, normalize_name, safe_identifier
+from app.data.schema import DATE, INT, KINDS, MRR, NUMBER, OUTCOMES, STR, Column, normalize_name, safe_identifier
 
 log = logging.getLogger(__name__)
 
@@ -398,54 +398,98 @@ def prepare(raw: RawTable, kind: str, file_name: str, mapping: dict[str, str] | 
     # A preset (app/sources/presets.py) that drops or reorders rows carries each row's number in the file
     src_rows = frame.pop(ROW_COLUMN) if ROW_COLUMN in frame else None
     src_cols = list(frame.columns)
-    problems: list[Problem] = []
+    n = len(frame)
+    rows = pd.Series(np.arange(n) + HEADER_ROWS + 1, index=frame.index) if src_rows is None else \
+        src_rows.astype("int64")
+    report = _Report(file_name, rows)
     notes = list(raw.notes)
 
-    proposed = propose_mapping(kind, src_cols)
+    final, by_target = _resolve_mapping(kind, src_cols, mapping, report)
+    out = pd.DataFrame(index=frame.index)
+    required_missing, empties = _typed_columns(kind, frame, by_target, date_format, out, report)
+    if k.money:
+        _money_column(frame, by_target, empties, out, notes, required_missing, report)
+    report.problems += [_missing_column_problem(kind, name, src_cols, file_name) for name in required_missing]
+    if required_missing:
+        return Prepared(out, tuple(report.problems), tuple(notes), final)
+
+    _cross_column_checks(kind, frame, by_target, out, report)
+    _duplicate_key_problems(kind, by_target, out, report)
+    _extra_columns(kind, frame, final, out, notes)
+    # canonical columns absent from the file are stored empty
+    for col in k.columns:
+        if col.name not in out:
+            out[col.name] = None
+    out["__row"] = rows
+    return Prepared(out, tuple(report.problems), tuple(notes), final)
+
+
+@dataclass
+class _Report:
+    """The problems prepare() finds in one file, with each row's number in the file."""
+
+    file_name: str
+    rows: pd.Series
+    problems: list[Problem] = field(default_factory=list)
+
+    def add(self, mask: pd.Series, column: str, values: pd.Series, expected: str) -> None:
+        """One problem per marked row (the first MAX_PROBLEMS_SHOWN), then one line counting the rest."""
+        for idx in mask[mask].index[: MAX_PROBLEMS_SHOWN]:
+            self.problems.append(Problem(self.file_name, int(self.rows[idx]), column, str(values[idx]), expected))
+        extra = int(mask.sum()) - MAX_PROBLEMS_SHOWN
+        if extra > 0:
+            self.problems.append(Problem(self.file_name, None, column, None,
+                                         f"valid values ({extra:,} more rows like these)", extra))
+
+    def file_problem(self, column: str | None, value: str | None, expected: str) -> None:
+        """A problem of the whole file (no row)."""
+        self.problems.append(Problem(self.file_name, None, column, value, expected))
+
+
+def _resolve_mapping(kind: str, src_cols: list[str], mapping: dict[str, str] | None,
+                     report: _Report) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """The proposed mapping with the user's choices applied; and the source columns of each target."""
+    final = propose_mapping(kind, src_cols)
     if mapping:
         allowed = set(targets(kind)) | {IGNORE}
         for src, tgt in mapping.items():
             if src not in src_cols:
-                problems.append(Problem(file_name, None, src, None, f"a column of the file (columns: {src_cols})"))
+                report.file_problem(src, None, f"a column of the file (columns: {src_cols})")
             elif tgt not in allowed:
-                problems.append(Problem(file_name, None, src, tgt, f"a target among {sorted(allowed - {IGNORE})} "
-                                                                   "or empty to ignore the column"))
+                report.file_problem(src, tgt, f"a target among {sorted(allowed - {IGNORE})} "
+                                              "or empty to ignore the column")
             else:
-                proposed[src] = tgt
-    final = proposed
+                final[src] = tgt
     by_target: dict[str, list[str]] = {}
     for src, tgt in final.items():
         if tgt:
             by_target.setdefault(tgt, []).append(src)
     for tgt, srcs in by_target.items():
         if len(srcs) > 1:
-            problems.append(Problem(file_name, None, ", ".join(srcs), None,
-                                    f"one source column per target, but several map to '{tgt}'"))
-    if k.money and "arr" in by_target and "mrr" in by_target:
-        problems.append(Problem(file_name, None, None, None, "either an ARR or an MRR column mapped, not both"))
+            report.file_problem(", ".join(srcs), None, f"one source column per target, but several map to '{tgt}'")
+    if KINDS[kind].money and "arr" in by_target and "mrr" in by_target:
+        report.file_problem(None, None, "either an ARR or an MRR column mapped, not both")
+    return final, by_target
 
-    n = len(frame)
-    rows = pd.Series(np.arange(n) + HEADER_ROWS + 1, index=frame.index) if src_rows is None else \
-        src_rows.astype("int64")
-    out = pd.DataFrame(index=frame.index)
 
-    def add(mask: pd.Series, column: str, values: pd.Series, expected: str) -> None:
-        for idx in mask[mask].index[: MAX_PROBLEMS_SHOWN]:
-            problems.append(Problem(file_name, int(rows[idx]), column, str(values[idx]), expected))
-        extra = int(mask.sum()) - MAX_PROBLEMS_SHOWN
-        if extra > 0:
-            problems.append(Problem(file_name, None, column, None, f"valid values ({extra:,} more rows like these)",
-                                    extra))
-
-    required_missing = []
-    empties: dict[str, pd.Series] = {}  # blank cells per canonical column, computed once
-    # One file, one day/month order: a date column whose values are all ambiguous (01/02/2024)
-    # takes the order another date column of the file shows (15/01/2024), when they agree.
-    orders = {date_order(frame[by_target[c.name][0]]) for c in k.columns
+def _file_date_order(kind: str, frame: pd.DataFrame, by_target: dict[str, list[str]],
+                     date_format: str | None) -> str | None:
+    """One file, one day/month order: a date column whose values are all ambiguous (01/02/2024)
+    takes the order another date column of the file shows (15/01/2024), when they agree."""
+    orders = {date_order(frame[by_target[c.name][0]]) for c in KINDS[kind].columns
               if c.type == DATE and c.name in by_target and not date_format}
     orders.discard(None)
-    file_order = orders.pop() if len(orders) == 1 else None
-    for col in k.columns:
+    return orders.pop() if len(orders) == 1 else None
+
+
+def _typed_columns(kind: str, frame: pd.DataFrame, by_target: dict[str, list[str]], date_format: str | None,
+                   out: pd.DataFrame, report: _Report) -> tuple[list[str], dict[str, pd.Series]]:
+    """Each mapped canonical column typed into out; the required columns not mapped, and the blank cells
+    of each mapped column."""
+    required_missing = []
+    empties: dict[str, pd.Series] = {}  # blank cells per canonical column, computed once
+    file_order = _file_date_order(kind, frame, by_target, date_format)
+    for col in KINDS[kind].columns:
         srcs = by_target.get(col.name) or []
         if not srcs:
             if col.required:
@@ -456,130 +500,158 @@ def prepare(raw: RawTable, kind: str, file_name: str, mapping: dict[str, str] | 
         stripped = values.str.strip()
         empty = stripped == ""
         empties[col.name] = empty
-        label = src
         if col.required:
-            add(empty, label, values, f"a value ({col.name} is required)")
+            report.add(empty, src, values, f"a value ({col.name} is required)")
         if col.type == STR:
-            out[col.name] = stripped.where(~empty, None)
-            if col.name == "currency":  # ISO 4217 codes, any case in the file ('usd' in Stripe's exports)
-                add(~empty & ~stripped.str.fullmatch(r"[A-Za-z]{3}"), label, values,
-                    "a three-letter ISO currency code (USD, EUR, ...)")
-                out[col.name] = out[col.name].str.upper()
+            out[col.name] = _text_column(col, src, values, stripped, empty, report)
         elif col.type in (NUMBER, INT):
-            num = _arrow_float(stripped)
-            if num is None:
-                v = values
-                if col.name == "billing_period_months":
-                    words = _lookup(values, _PERIOD_WORDS)
-                    v = values.where(words.isna(), words.astype("string"))
-                num = _clean_number(v.astype(str))
-            bad = ~empty & num.isna()
-            add(bad, label, values, "a number" if col.type == NUMBER else "a whole number")
-            if col.type == INT:
-                frac = ~empty & num.notna() & (num % 1 != 0)
-                add(frac, label, values, "a whole number")
-            if col.non_negative:
-                add(num < 0, label, values, "a non-negative amount")
-            if kind == "fx_rates" and col.name == "rate":
-                add(num == 0, label, values, "a rate above zero")
-            if kind == "nps" and col.name == "score":
-                add(num.notna() & ((num < 0) | (num > 10)), label, values, "an NPS score from 0 to 10")
-            out[col.name] = num.astype("Int64") if col.type == INT and not (~empty & num.isna()).any() else num
+            out[col.name] = _number_column(kind, col, src, values, stripped, empty, report)
         elif col.type == DATE:
-            parsed, col_problem = parse_dates(stripped, date_format, file_order)
-            if col_problem:
-                problems.append(Problem(file_name, None, label, None, col_problem))
-            bad = ~empty & parsed.isna()
-            fmt_hint = f"a date in the format {date_format}" if date_format else \
-                "a date (YYYY-MM-DD, MM/DD/YYYY, DD/MM/YYYY or 5 Jan 2024)"
-            add(bad, label, values, fmt_hint)
-            out[col.name] = parsed.dt.normalize()  # stored as DATE by the insert
+            out[col.name] = _date_column(src, values, stripped, empty, date_format, file_order, report)
+    return required_missing, empties
 
-    if k.money:
-        if "mrr" in by_target and "arr" not in by_target:
-            src = by_target["mrr"][0]
-            values = frame[src].astype(str)
-            num = _clean_number(values)
-            empty = values.str.strip() == ""
-            add(empty, src, values, "a value (MRR is required)")
-            add(~empty & num.isna(), src, values, "a number")
-            add(num < 0, src, values, "a non-negative amount")
-            out["arr"] = num * 12
-            notes.append(f"money: MRR from column '{src}', stored as ARR = 12 x MRR")
-        elif "arr" in by_target:
-            notes.append(f"money: ARR from column '{by_target['arr'][0]}'")
-            src = by_target["arr"][0]
-            add(empties["arr"], src, frame[src], "a value (ARR is required)")  # arr is a column of money kinds
-        else:
-            required_missing.append("arr or mrr")
 
-    for name in required_missing:
-        syn = []
-        if name in k.names:
-            syn = list(k.column(name).synonyms[:4])
-        problems.append(Problem(file_name, None, name, None,
-                                f"a column mapped to '{name}' (found columns: {src_cols}"
-                                + (f"; recognised names include {syn}" if syn else "") + ")"
-                                + _delimiter_hint(src_cols)))
+def _text_column(col: Column, label: str, values: pd.Series, stripped: pd.Series, empty: pd.Series,
+                 report: _Report) -> pd.Series:
+    text = stripped.where(~empty, None)
+    if col.name == "currency":  # ISO 4217 codes, any case in the file ('usd' in Stripe's exports)
+        report.add(~empty & ~stripped.str.fullmatch(r"[A-Za-z]{3}"), label, values,
+                   "a three-letter ISO currency code (USD, EUR, ...)")
+        text = text.str.upper()
+    return text
 
-    if required_missing:
-        return Prepared(out, tuple(problems), tuple(notes), final)
 
-    # cross-column rules
-    for start, end in k.date_pairs:
+def _number_column(kind: str, col: Column, label: str, values: pd.Series, stripped: pd.Series, empty: pd.Series,
+                   report: _Report) -> pd.Series:
+    num = _arrow_float(stripped)
+    if num is None:
+        v = values
+        if col.name == "billing_period_months":
+            words = _lookup(values, _PERIOD_WORDS)
+            v = values.where(words.isna(), words.astype("string"))
+        num = _clean_number(v.astype(str))
+    bad = ~empty & num.isna()
+    report.add(bad, label, values, "a number" if col.type == NUMBER else "a whole number")
+    if col.type == INT:
+        frac = ~empty & num.notna() & (num % 1 != 0)
+        report.add(frac, label, values, "a whole number")
+    if col.non_negative:
+        report.add(num < 0, label, values, "a non-negative amount")
+    if kind == "fx_rates" and col.name == "rate":
+        report.add(num == 0, label, values, "a rate above zero")
+    if kind == "nps" and col.name == "score":
+        report.add(num.notna() & ((num < 0) | (num > 10)), label, values, "an NPS score from 0 to 10")
+    return num.astype("Int64") if col.type == INT and not (~empty & num.isna()).any() else num
+
+
+def _date_column(label: str, values: pd.Series, stripped: pd.Series, empty: pd.Series, date_format: str | None,
+                 file_order: str | None, report: _Report) -> pd.Series:
+    parsed, col_problem = parse_dates(stripped, date_format, file_order)
+    if col_problem:
+        report.file_problem(label, None, col_problem)
+    bad = ~empty & parsed.isna()
+    fmt_hint = f"a date in the format {date_format}" if date_format else \
+        "a date (YYYY-MM-DD, MM/DD/YYYY, DD/MM/YYYY or 5 Jan 2024)"
+    report.add(bad, label, values, fmt_hint)
+    return parsed.dt.normalize()  # stored as DATE by the insert
+
+
+def _money_column(frame: pd.DataFrame, by_target: dict[str, list[str]], empties: dict[str, pd.Series],
+                  out: pd.DataFrame, notes: list[str], required_missing: list[str], report: _Report) -> None:
+    """ARR from an ARR column, or 12 x an MRR column (a money kind needs one of them)."""
+    if "mrr" in by_target and "arr" not in by_target:
+        src = by_target["mrr"][0]
+        values = frame[src].astype(str)
+        num = _clean_number(values)
+        empty = values.str.strip() == ""
+        report.add(empty, src, values, "a value (MRR is required)")
+        report.add(~empty & num.isna(), src, values, "a number")
+        report.add(num < 0, src, values, "a non-negative amount")
+        out["arr"] = num * 12
+        notes.append(f"money: MRR from column '{src}', stored as ARR = 12 x MRR")
+    elif "arr" in by_target:
+        notes.append(f"money: ARR from column '{by_target['arr'][0]}'")
+        src = by_target["arr"][0]
+        report.add(empties["arr"], src, frame[src], "a value (ARR is required)")  # arr is a column of money kinds
+    else:
+        required_missing.append("arr or mrr")
+
+
+def _missing_column_problem(kind: str, name: str, src_cols: list[str], file_name: str) -> Problem:
+    k = KINDS[kind]
+    syn = []
+    if name in k.names:
+        syn = list(k.column(name).synonyms[:4])
+    return Problem(file_name, None, name, None,
+                   f"a column mapped to '{name}' (found columns: {src_cols}"
+                   + (f"; recognised names include {syn}" if syn else "") + ")"
+                   + _delimiter_hint(src_cols))
+
+
+def _cross_column_checks(kind: str, frame: pd.DataFrame, by_target: dict[str, list[str]], out: pd.DataFrame,
+                         report: _Report) -> None:
+    """Date pairs in order; a contract's outcome among the known ones (normalised in out)."""
+    for start, end in KINDS[kind].date_pairs:
         if start in out and end in out:
             s, e = pd.to_datetime(out[start]), pd.to_datetime(out[end])
             bad = s.notna() & e.notna() & (e < s)
             src = by_target[end][0]
-            add(bad, src, frame[src], f"an {end} on or after {start}")
+            report.add(bad, src, frame[src], f"an {end} on or after {start}")
     if kind == "contracts":
         if "outcome" in out:
             o = out["outcome"]
             norm = _lookup(o, _OUTCOME_WORDS)
-            add(o.notna() & norm.isna(), by_target["outcome"][0], frame[by_target["outcome"][0]],
-                f"an outcome among {list(OUTCOMES)}")
+            report.add(o.notna() & norm.isna(), by_target["outcome"][0], frame[by_target["outcome"][0]],
+                       f"an outcome among {list(OUTCOMES)}")
             out["outcome"] = norm
         # An outcome left empty next to a renewed ARR is given by the one outcome rule in the renewals
         # view (store.outcome_sql), not derived here a second time.
         if "outcome" in out:
             # object: an outcome column with no value at all parses as float (pandas 4 refuses strings there)
             out["outcome"] = out["outcome"].astype(object)
-    if k.key and k.key in out:
-        key = out[k.key]
-        # counting distinct keys is about twice as fast as marking duplicates: mark only if there are any
-        if key.nunique() < key.notna().sum():
-            dup = key.notna() & key.duplicated(keep="first")
-            first_row: dict[object, int] = {}
-            for idx, v in key[key.notna()].items():
-                first_row.setdefault(v, int(rows[idx]))
-            for idx in dup[dup].index[:MAX_PROBLEMS_SHOWN]:
-                problems.append(Problem(file_name, int(rows[idx]), by_target[k.key][0], str(key[idx]),
-                                        f"a unique {k.key} (first seen at row {first_row[key[idx]]})"))
-            extra = int(dup.sum()) - MAX_PROBLEMS_SHOWN
-            if extra > 0:
-                problems.append(Problem(file_name, None, by_target[k.key][0], None,
-                                        f"a unique {k.key} ({extra:,} more duplicate rows)", extra))
 
-    # extra columns: kept on accounts, reported as ignored elsewhere
+
+def _duplicate_key_problems(kind: str, by_target: dict[str, list[str]], out: pd.DataFrame,
+                            report: _Report) -> None:
+    k = KINDS[kind]
+    if not (k.key and k.key in out):
+        return
+    key = out[k.key]
+    # counting distinct keys is about twice as fast as marking duplicates: mark only if there are any
+    if key.nunique() >= key.notna().sum():
+        return
+    rows, file_name, column = report.rows, report.file_name, by_target[k.key][0]
+    dup = key.notna() & key.duplicated(keep="first")
+    first_row: dict[object, int] = {}
+    for idx, v in key[key.notna()].items():
+        first_row.setdefault(v, int(rows[idx]))
+    for idx in dup[dup].index[:MAX_PROBLEMS_SHOWN]:
+        report.problems.append(Problem(file_name, int(rows[idx]), column, str(key[idx]),
+                                       f"a unique {k.key} (first seen at row {first_row[key[idx]]})"))
+    extra = int(dup.sum()) - MAX_PROBLEMS_SHOWN
+    if extra > 0:
+        report.problems.append(Problem(file_name, None, column, None,
+                                       f"a unique {k.key} ({extra:,} more duplicate rows)", extra))
+
+
+def _extra_columns(kind: str, frame: pd.DataFrame, final: dict[str, str], out: pd.DataFrame,
+                   notes: list[str]) -> None:
+    """Unmapped columns: kept on accounts (as safe identifiers), reported as ignored elsewhere."""
+    k = KINDS[kind]
     unmapped = [c for c, t in final.items() if not t]
-    if unmapped:
-        if k.keeps_extra:
-            taken = set(k.names)
-            for c in unmapped:
-                ident = safe_identifier(c)
-                while ident in taken:
-                    ident += "_x"
-                taken.add(ident)
-                out[ident] = frame[c].astype(str).where(frame[c].astype(str).str.strip() != "", None)
-            notes.append(f"extra columns kept on {kind}: {', '.join(unmapped)}")
-        else:
-            notes.append(f"columns not imported: {', '.join(unmapped)}")
-    # canonical columns absent from the file are stored empty
-    for col in k.columns:
-        if col.name not in out:
-            out[col.name] = None
-    out["__row"] = rows
-    return Prepared(out, tuple(problems), tuple(notes), final)
+    if not unmapped:
+        return
+    if k.keeps_extra:
+        taken = set(k.names)
+        for c in unmapped:
+            ident = safe_identifier(c)
+            while ident in taken:
+                ident += "_x"
+            taken.add(ident)
+            out[ident] = frame[c].astype(str).where(frame[c].astype(str).str.strip() != "", None)
+        notes.append(f"extra columns kept on {kind}: {', '.join(unmapped)}")
+    else:
+        notes.append(f"columns not imported: {', '.join(unmapped)}")
 
 
 def _delimiter_hint(cols: list[str]) -> str:
