@@ -256,134 +256,182 @@ class _Sim:
 
     # ------------------------------------------------------------------ the month loop
     def run(self) -> None:
-        rng, n = self.rng, self.n
         by_month = np.searchsorted(self.created_t, np.arange(self.T + 1))
-        last_day = self.as_of.day
-        i: Any  # an account's row: a Python int (range) in one loop, a numpy integer (np.flatnonzero) in the others
         for t in range(self.T):
-            m0 = self.months[t]
-            final = t == self.T - 1
-            # new logos and reactivations
-            for i in range(by_month[t], by_month[t + 1]):
-                self._start(i, t, m0.replace(day=int(self.day[i])), self.seats0[i])
-            for i in np.flatnonzero(self.react_t == t):
-                self.react_t[i] = -1
-                day = min(int(rng.integers(1, 29)), last_day) if final else int(rng.integers(1, 29))
-                self.day[i] = day
-                self._start(i, t, m0.replace(day=day), max(2.0, round(self.seats[i] * rng.uniform(0.5, 0.9))))
-            act = self.active
-            self.was_active[:, t] = act
+            self._month(t, by_month)
 
-            # latent health
-            tenure = t - self.tenure0
-            self.x = 0.88 * self.x + rng.normal(0, 0.22, n)
-            champion = act & (rng.random(n) < 0.008)
-            self.shock = 0.85 * self.shock - 1.3 * champion
-            self.shock_t = np.where(champion, t, self.shock_t)
-            h = self.mu + self.x + self.shock + self.onboarding * np.exp(-np.maximum(tenure, 0) / 6.0)
-            self.health[:, t] = h
+    def _month(self, t: int, by_month: np.ndarray) -> None:
+        """One month: sign-ups, health, what the CS team sees, then cancellations, renewals and expansion.
 
-            # observable signals
-            util = np.clip(_sigmoid(0.9 + 1.3 * h) * 0.95, 0.03, 1.0)
-            au = np.maximum(1, np.round(self.seats * util * np.exp(rng.normal(0, 0.06, n))))
-            self.au[:, t] = np.where(act, au, 0)
-            self.seats_hist[:, t] = np.where(act, self.seats, 0)
-            rate = TICKET_RATE[self.seg] * np.sqrt(self.seats / SEATS_MEDIAN[self.seg]) * np.exp(-0.6 * h)
-            tix = np.where(act, rng.poisson(rate), 0)
-            self.tix[:, t] = tix
-            self.hi[:, t] = rng.binomial(tix, np.clip(0.15 * np.exp(-0.7 * h), 0.02, 0.7))
-            wave = act & ((t - self.nps_offset) % 6 == 0) & (tenure >= 2)
-            k = np.where(wave, rng.binomial(NPS_CONTACTS[self.seg], NPS_RESPONSE), 0)
-            if k.any():
-                who = np.repeat(np.arange(n), k)
-                scores = np.clip(np.round(7.3 + 1.7 * h[who] + rng.normal(0, 1.5, who.size)), 0, 10)
-                self.nps_rows.append((who, t, scores.astype(int)))
-                sums = np.bincount(who, scores, n)
-                has = k > 0
-                self.nps_mean[has] = sums[has] / k[has]
-                self.nps_t[has] = t
+        The order of the steps is the order of the random draws: changing it changes the seeded sample.
+        """
+        m0 = self.months[t]
+        final = t == self.T - 1
+        self._sign_ups(t, m0, final, by_month)
+        act = self.active
+        self.was_active[:, t] = act
+        tenure = t - self.tenure0
+        h = self._health(t, act, tenure)
+        self._signals(t, act, tenure, h)
 
-            drivers = self._drivers(t)
-            parts = [v for key, v in drivers.items() if not key.startswith("_")]
-            z_drivers = np.sum(parts, axis=0) + rng.normal(0, CHURN_NOISE, n)
-            rand_u = rng.random(n)
-            rng.integers(1, 29, size=n)  # unused draw, kept so the seeded stream (the calibrated sample) is unchanged
+        drivers = self._drivers(t)
+        parts = [v for key, v in drivers.items() if not key.startswith("_")]
+        z_drivers = np.sum(parts, axis=0) + self.rng.normal(0, CHURN_NOISE, self.n)
+        rand_u = self.rng.random(self.n)
+        self.rng.integers(1, 29, size=self.n)  # unused draw, kept so the seeded stream (the calibrated sample)
+        # is unchanged
 
-            # monthly-billed lines: a cancellation hazard every month after the first
-            cand = np.flatnonzero(act & self.monthly & (tenure >= 1))
-            if cand.size:
-                p = _sigmoid(CHURN_INTERCEPT_MONTHLY + z_drivers[cand])
-                p_rand = 1 - (1 - RANDOM_CHURN_YEARLY[0]) ** (1 / 12)
-                u = rand_u[cand]
-                for j, i in enumerate(cand):
-                    if final and self.day[i] > last_day:
-                        continue
-                    if u[j] < p[j] + p_rand:
-                        self._churn(i, t, m0.replace(day=int(self.day[i])),
-                                    {k2: float(v[i]) for k2, v in drivers.items()}, u[j] >= p[j])
-                # seat changes on monthly plans: end the core line, open a new one (same billing day)
-                mover = np.flatnonzero(self.active & self.monthly & (tenure >= 2) & (rng.random(n) < 0.04))
-                for i in mover:
-                    if final and self.day[i] > last_day:
-                        continue
-                    g = 0.5 * (drivers["_util"][i] - 0.65) + 0.6 * drivers["_trend"][i] + rng.normal(0.18, 0.12)
-                    new = max(1.0, round(self.seats[i] * (1 + float(np.clip(g, -0.4, 0.6)))))
-                    if new == self.seats[i]:
-                        continue
-                    when = m0.replace(day=int(self.day[i]))
-                    core = [idx for idx in self.open[i] if self.lines["product"][idx] == CORE]
-                    for idx in core:
-                        self.lines["end"][idx] = when
-                        self.open[i].remove(idx)
-                    self.seats[i] = new
-                    self._line(i, CORE, when, None, new * self.price[i], new, 1)
-                adders = np.flatnonzero(self.active & self.monthly & (tenure >= 2)
-                                        & (rng.random(n) < ADDON_MONTHLY_P[0] * _sigmoid(2 * h)))
-                for i in adders:
-                    if final and self.day[i] > last_day:
-                        continue
-                    self._line(i, rng.choice(ADDONS), m0.replace(day=int(self.day[i])), None,
-                               self.seats[i] * self.price[i] * rng.uniform(0.1, 0.25), 1, 1)
+        self._monthly_lines(t, m0, final, act, tenure, h, drivers, z_drivers, rand_u)
+        self._term_ends(t, final, act, h, drivers, z_drivers, rand_u)
+        self._mid_term_expansion(t, tenure, h)
 
-            # term ends: renew (new lines from the old end date) or churn
-            due = np.flatnonzero(act & ~self.monthly & (self.term_end_t == t))
-            if due.size:
-                z = CHURN_INTERCEPT_TERM[self.seg[due]] + z_drivers[due]
-                p = _sigmoid(z)
-                for j, i in enumerate(due):
-                    term = self.term[i]
-                    assert term is not None  # a line with a term end in this month has its term set
-                    start, end, months = term
-                    if final and end > self.as_of:
-                        continue  # the renewal is still ahead of the as-of date
-                    p_rand = 1 - (1 - RANDOM_CHURN_YEARLY[self.seg[i]]) ** (months / 12)
-                    u = rand_u[i]
-                    if u < p[j] + p_rand:
-                        self._churn(i, t, end, {k2: float(v[i]) for k2, v in drivers.items()}, u >= p[j])
-                    else:
-                        self._renew(i, t, end, drivers["_util"][i], drivers["_trend"][i], h[i])
+    def _sign_ups(self, t: int, m0: dt.date, final: bool, by_month: np.ndarray) -> None:
+        """New logos created this month, and churned accounts whose return falls in it."""
+        rng = self.rng
+        i: Any  # a Python int (range) in one loop, a numpy integer (np.flatnonzero) in the other
+        for i in range(by_month[t], by_month[t + 1]):
+            self._start(i, t, m0.replace(day=int(self.day[i])), self.seats0[i])
+        for i in np.flatnonzero(self.react_t == t):
+            self.react_t[i] = -1
+            day = min(int(rng.integers(1, 29)), self.as_of.day) if final else int(rng.integers(1, 29))
+            self.day[i] = day
+            self._start(i, t, m0.replace(day=day), max(2.0, round(self.seats[i] * rng.uniform(0.5, 0.9))))
 
-            # mid-term expansion: add-on products or extra seats co-terminating with the term
-            adders = np.flatnonzero(self.active & ~self.monthly & (self.term_end_t - t >= 2)
-                                    & (tenure >= 2)
-                                    & (rng.random(n) < ADDON_MONTHLY_P[self.seg] * 2 * _sigmoid(1.5 * h)))
-            for i in adders:
-                term = self.term[i]
-                assert term is not None  # an active line on a term has its term set
-                start, end, months = term
-                when = _add_months(start, t - self._month_index(start))
-                if when > self.as_of or when <= start:
-                    continue
-                if rng.random() < 0.5:
-                    extra = max(1.0, round(self.seats[i] * rng.uniform(0.1, 0.3)))
-                    self._line(i, CORE, when, end, extra * self.price[i], extra, months)
-                    self.seats[i] += extra
-                else:
-                    owned = {self.lines["product"][idx] for idx in self.open[i]}
-                    left = [a for a in ADDONS if a not in owned]
-                    if left:
-                        self._line(i, rng.choice(left), when, end,
-                                   self.seats[i] * self.price[i] * rng.uniform(0.08, 0.2), 1, months)
+    def _health(self, t: int, act: np.ndarray, tenure: np.ndarray) -> np.ndarray:
+        """Latent health this month: quality + AR(1) drift + champion-left shocks + fading onboarding."""
+        rng, n = self.rng, self.n
+        self.x = 0.88 * self.x + rng.normal(0, 0.22, n)
+        champion = act & (rng.random(n) < 0.008)
+        self.shock = 0.85 * self.shock - 1.3 * champion
+        self.shock_t = np.where(champion, t, self.shock_t)
+        h = self.mu + self.x + self.shock + self.onboarding * np.exp(-np.maximum(tenure, 0) / 6.0)
+        self.health[:, t] = h
+        return h
+
+    def _signals(self, t: int, act: np.ndarray, tenure: np.ndarray, h: np.ndarray) -> None:
+        """What a CS team observes this month: active users, tickets (high priority ones) and NPS answers."""
+        rng, n = self.rng, self.n
+        util = np.clip(_sigmoid(0.9 + 1.3 * h) * 0.95, 0.03, 1.0)
+        au = np.maximum(1, np.round(self.seats * util * np.exp(rng.normal(0, 0.06, n))))
+        self.au[:, t] = np.where(act, au, 0)
+        self.seats_hist[:, t] = np.where(act, self.seats, 0)
+        rate = TICKET_RATE[self.seg] * np.sqrt(self.seats / SEATS_MEDIAN[self.seg]) * np.exp(-0.6 * h)
+        tix = np.where(act, rng.poisson(rate), 0)
+        self.tix[:, t] = tix
+        self.hi[:, t] = rng.binomial(tix, np.clip(0.15 * np.exp(-0.7 * h), 0.02, 0.7))
+        wave = act & ((t - self.nps_offset) % 6 == 0) & (tenure >= 2)
+        k = np.where(wave, rng.binomial(NPS_CONTACTS[self.seg], NPS_RESPONSE), 0)
+        if k.any():
+            who = np.repeat(np.arange(n), k)
+            scores = np.clip(np.round(7.3 + 1.7 * h[who] + rng.normal(0, 1.5, who.size)), 0, 10)
+            self.nps_rows.append((who, t, scores.astype(int)))
+            sums = np.bincount(who, scores, n)
+            has = k > 0
+            self.nps_mean[has] = sums[has] / k[has]
+            self.nps_t[has] = t
+
+    def _skip_after_as_of(self, i: Any, final: bool) -> bool:
+        """In the last month, an account whose billing day falls after the as-of date has no event yet."""
+        return final and self.day[i] > self.as_of.day
+
+    def _monthly_lines(self, t: int, m0: dt.date, final: bool, act: np.ndarray, tenure: np.ndarray,
+                       h: np.ndarray, drivers: dict[str, np.ndarray], z_drivers: np.ndarray,
+                       rand_u: np.ndarray) -> None:
+        """Monthly-billed lines: a cancellation hazard every month after the first, seat changes and add-ons."""
+        cand = np.flatnonzero(act & self.monthly & (tenure >= 1))
+        if not cand.size:
+            return
+        p = _sigmoid(CHURN_INTERCEPT_MONTHLY + z_drivers[cand])
+        p_rand = 1 - (1 - RANDOM_CHURN_YEARLY[0]) ** (1 / 12)
+        u = rand_u[cand]
+        i: Any  # a numpy integer (np.flatnonzero)
+        for j, i in enumerate(cand):
+            if self._skip_after_as_of(i, final):
+                continue
+            if u[j] < p[j] + p_rand:
+                self._churn(i, t, m0.replace(day=int(self.day[i])),
+                            {k2: float(v[i]) for k2, v in drivers.items()}, u[j] >= p[j])
+        self._monthly_seat_changes(m0, final, tenure, drivers)
+        self._monthly_addons(m0, final, tenure, h)
+
+    def _monthly_seat_changes(self, m0: dt.date, final: bool, tenure: np.ndarray,
+                              drivers: dict[str, np.ndarray]) -> None:
+        """Seat changes on monthly plans: end the core line, open a new one (same billing day)."""
+        rng = self.rng
+        mover = np.flatnonzero(self.active & self.monthly & (tenure >= 2) & (rng.random(self.n) < 0.04))
+        i: Any  # a numpy integer (np.flatnonzero)
+        for i in mover:
+            if self._skip_after_as_of(i, final):
+                continue
+            g = 0.5 * (drivers["_util"][i] - 0.65) + 0.6 * drivers["_trend"][i] + rng.normal(0.18, 0.12)
+            new = max(1.0, round(self.seats[i] * (1 + float(np.clip(g, -0.4, 0.6)))))
+            if new == self.seats[i]:
+                continue
+            when = m0.replace(day=int(self.day[i]))
+            core = [idx for idx in self.open[i] if self.lines["product"][idx] == CORE]
+            for idx in core:
+                self.lines["end"][idx] = when
+                self.open[i].remove(idx)
+            self.seats[i] = new
+            self._line(i, CORE, when, None, new * self.price[i], new, 1)
+
+    def _monthly_addons(self, m0: dt.date, final: bool, tenure: np.ndarray, h: np.ndarray) -> None:
+        rng = self.rng
+        adders = np.flatnonzero(self.active & self.monthly & (tenure >= 2)
+                                & (rng.random(self.n) < ADDON_MONTHLY_P[0] * _sigmoid(2 * h)))
+        i: Any  # a numpy integer (np.flatnonzero)
+        for i in adders:
+            if self._skip_after_as_of(i, final):
+                continue
+            self._line(i, rng.choice(ADDONS), m0.replace(day=int(self.day[i])), None,
+                       self.seats[i] * self.price[i] * rng.uniform(0.1, 0.25), 1, 1)
+
+    def _term_ends(self, t: int, final: bool, act: np.ndarray, h: np.ndarray, drivers: dict[str, np.ndarray],
+                   z_drivers: np.ndarray, rand_u: np.ndarray) -> None:
+        """Term ends: renew (new lines from the old end date) or churn."""
+        due = np.flatnonzero(act & ~self.monthly & (self.term_end_t == t))
+        if not due.size:
+            return
+        z = CHURN_INTERCEPT_TERM[self.seg[due]] + z_drivers[due]
+        p = _sigmoid(z)
+        i: Any  # a numpy integer (np.flatnonzero)
+        for j, i in enumerate(due):
+            term = self.term[i]
+            assert term is not None  # a line with a term end in this month has its term set
+            start, end, months = term
+            if final and end > self.as_of:
+                continue  # the renewal is still ahead of the as-of date
+            p_rand = 1 - (1 - RANDOM_CHURN_YEARLY[self.seg[i]]) ** (months / 12)
+            u = rand_u[i]
+            if u < p[j] + p_rand:
+                self._churn(i, t, end, {k2: float(v[i]) for k2, v in drivers.items()}, u >= p[j])
+            else:
+                self._renew(i, t, end, drivers["_util"][i], drivers["_trend"][i], h[i])
+
+    def _mid_term_expansion(self, t: int, tenure: np.ndarray, h: np.ndarray) -> None:
+        """Add-on products or extra seats co-terminating with the term."""
+        rng = self.rng
+        adders = np.flatnonzero(self.active & ~self.monthly & (self.term_end_t - t >= 2)
+                                & (tenure >= 2)
+                                & (rng.random(self.n) < ADDON_MONTHLY_P[self.seg] * 2 * _sigmoid(1.5 * h)))
+        i: Any  # a numpy integer (np.flatnonzero)
+        for i in adders:
+            term = self.term[i]
+            assert term is not None  # an active line on a term has its term set
+            start, end, months = term
+            when = _add_months(start, t - self._month_index(start))
+            if when > self.as_of or when <= start:
+                continue
+            if rng.random() < 0.5:
+                extra = max(1.0, round(self.seats[i] * rng.uniform(0.1, 0.3)))
+                self._line(i, CORE, when, end, extra * self.price[i], extra, months)
+                self.seats[i] += extra
+            else:
+                owned = {self.lines["product"][idx] for idx in self.open[i]}
+                left = [a for a in ADDONS if a not in owned]
+                if left:
+                    self._line(i, rng.choice(left), when, end,
+                               self.seats[i] * self.price[i] * rng.uniform(0.08, 0.2), 1, months)
 
     def _month_index(self, d: dt.date) -> int:
         """Month index of a date."""
@@ -461,11 +509,26 @@ def generate(seed: int = 7, n_accounts: int = 3000, as_of: dt.date | None = None
     rng = np.random.default_rng(seed)
     sim = _Sim(rng, n_accounts, as_of)
     sim.run()
-    n, w0 = sim.n, sim.window0
-    ids = np.array([f"A{i + 1:05d}" for i in range(n)], dtype=object)
+    ids = np.array([f"A{i + 1:05d}" for i in range(sim.n)], dtype=object)
     months64 = np.array(sim.months, dtype="datetime64[D]")
+    # the order of these calls is the order of their random draws: changing it changes the seeded sample
+    subs = _subscriptions(sim, ids, as_of)
+    usage = _usage(sim, rng, ids, months64)
+    nps = _nps(sim, rng, ids, months64, as_of)
+    tickets = _tickets(sim, rng, ids, months64, as_of)
+    churn = _churn_reasons(sim, rng, ids, as_of)
+    csms, csm_of = _csms(rng, sim, as_of)
+    accounts = _accounts(sim, rng, ids, csm_of)
+    contracts = pd.DataFrame({c: pd.Series(dtype="object") for c in KINDS["contracts"].names})
+    from app.sources import fx
 
-    # ---- subscriptions (lines that start after as-of never happen: the loop stops there)
+    return {"accounts": accounts, "subscriptions": subs, "contracts": contracts, "usage": usage, "nps": nps,
+            "tickets": tickets, "churn_reasons": churn, "csms": csms,
+            "fx_rates": fx.default_rates("USD")}  # the built-in placeholder rates (docs/sources.md)
+
+
+def _subscriptions(sim: _Sim, ids: np.ndarray, as_of: dt.date) -> pd.DataFrame:
+    """The simulated lines (lines that start after as-of never happen: the loop stops there), in USD."""
     L = sim.lines
     subs = pd.DataFrame({
         "subscription_id": [f"S{k + 1:06d}" for k in range(len(L["acct"]))],
@@ -479,8 +542,12 @@ def generate(seed: int = 7, n_accounts: int = 3000, as_of: dt.date | None = None
     })
     subs = subs[subs["start_date"] <= as_of].reset_index(drop=True)
     subs["end_date"] = subs["end_date"].astype(object)
+    return subs.assign(currency="USD", arr_original=subs["arr"])  # the sample company bills in USD
 
-    # ---- usage: active users and logins per active account-month in the window
+
+def _usage(sim: _Sim, rng: np.random.Generator, ids: np.ndarray, months64: np.ndarray) -> pd.DataFrame:
+    """Active users and logins per active account-month in the window."""
+    w0 = sim.window0
     ai, ti = np.nonzero(sim.was_active[:, w0:])
     ti = ti + w0
     au = sim.au[ai, ti].astype(float)
@@ -494,18 +561,27 @@ def generate(seed: int = 7, n_accounts: int = 3000, as_of: dt.date | None = None
     order = np.lexsort((usage["metric"].to_numpy(), usage["date"].to_numpy(), usage["account_id"].to_numpy()))
     usage = usage.iloc[order].reset_index(drop=True)
     usage["date"] = usage["date"].astype("datetime64[s]")
+    return usage
 
-    # ---- nps
+
+def _nps(sim: _Sim, rng: np.random.Generator, ids: np.ndarray, months64: np.ndarray,
+         as_of: dt.date) -> pd.DataFrame:
+    """The NPS answers in the window, each on a random day of its wave's month up to as-of."""
+    w0 = sim.window0
     who = np.concatenate([w for w, t, s in sim.nps_rows if t >= w0] or [np.zeros(0, int)])
     tt = np.concatenate([np.full(w.size, t) for w, t, s in sim.nps_rows if t >= w0] or [np.zeros(0, int)])
     sc = np.concatenate([s for w, t, s in sim.nps_rows if t >= w0] or [np.zeros(0, int)])
     nday = rng.integers(0, 28, size=who.size)
     ndate = months64[tt] + nday.astype("timedelta64[D]")
     keep = ndate <= np.datetime64(as_of)
-    nps = pd.DataFrame({"account_id": ids[who[keep]], "date": ndate[keep].astype("datetime64[s]"),
-                        "score": sc[keep].astype(int)})
+    return pd.DataFrame({"account_id": ids[who[keep]], "date": ndate[keep].astype("datetime64[s]"),
+                         "score": sc[keep].astype(int)})
 
-    # ---- tickets
+
+def _tickets(sim: _Sim, rng: np.random.Generator, ids: np.ndarray, months64: np.ndarray,
+             as_of: dt.date) -> pd.DataFrame:
+    """One row per simulated ticket in the window: priority, opening day, closed unless still open at as-of."""
+    w0 = sim.window0
     ai, ti = np.nonzero(sim.tix[:, w0:] > 0)
     ti = ti + w0
     cnt = sim.tix[ai, ti].astype(int)
@@ -523,7 +599,7 @@ def generate(seed: int = 7, n_accounts: int = 3000, as_of: dt.date | None = None
     closed = opened + np.ceil(rng.exponential(mean_days)).astype(int).astype("timedelta64[D]")
     is_open = closed > np.datetime64(as_of)
     order = np.lexsort((ta, opened))
-    tickets = pd.DataFrame({
+    return pd.DataFrame({
         "ticket_id": [f"T{k + 1:06d}" for k in range(ta.size)],
         "account_id": ids[ta[order]],
         "opened_at": opened[order].astype("datetime64[s]"),
@@ -532,7 +608,9 @@ def generate(seed: int = 7, n_accounts: int = 3000, as_of: dt.date | None = None
         "closed_at": pd.Series(closed[order].astype("datetime64[s]")).where(~is_open[order]),
     })
 
-    # ---- churn reasons: one row per churn event (every line ended)
+
+def _churn_reasons(sim: _Sim, rng: np.random.Generator, ids: np.ndarray, as_of: dt.date) -> pd.DataFrame:
+    """One row per churn event (every line ended) up to as-of."""
     rows = []
     for i, when, t, contrib, random_share in sim.churns:
         if when > as_of:
@@ -541,16 +619,18 @@ def generate(seed: int = 7, n_accounts: int = 3000, as_of: dt.date | None = None
                                    t - int(sim.tenure0[i]), rng)
         rows.append((ids[i], when, prox, root, note))
     churn = pd.DataFrame(rows, columns=["account_id", "date", "proximate_reason", "root_reason", "notes"])
-    churn = churn.sort_values(["date", "account_id"], kind="stable").reset_index(drop=True)
+    return churn.sort_values(["date", "account_id"], kind="stable").reset_index(drop=True)
 
-    # ---- csms and accounts
-    csms, csm_of = _csms(rng, sim, as_of)
+
+def _accounts(sim: _Sim, rng: np.random.Generator, ids: np.ndarray, csm_of: np.ndarray) -> pd.DataFrame:
+    """The accounts: segment, region, industry, CSM, creation date (the first line's), size and plan tier."""
+    n = sim.n
     created = [sim.months[int(t)].replace(day=int(d)) for t, d in zip(sim.created_t, _first_days(sim), strict=False)]
     tiers = np.where(sim.seg == 0, np.where(rng.random(n) < 0.7, "Starter", "Professional"),
                      np.where(sim.seg == 1, np.where(rng.random(n) < 0.8, "Professional", "Enterprise"),
                               "Enterprise"))
     employees = np.round(EMPLOYEES_MEDIAN[sim.seg] * np.exp(rng.normal(0, 0.6, n))).astype(int)
-    accounts = pd.DataFrame({
+    return pd.DataFrame({
         "account_id": ids,
         "name": _names(rng, n),
         "segment": np.array(SEGMENTS, dtype=object)[sim.seg],
@@ -561,13 +641,6 @@ def generate(seed: int = 7, n_accounts: int = 3000, as_of: dt.date | None = None
         "employees": employees,
         "plan_tier": tiers.astype(object),
     })
-    contracts = pd.DataFrame({c: pd.Series(dtype="object") for c in KINDS["contracts"].names})
-    subs = subs.assign(currency="USD", arr_original=subs["arr"])  # the sample company bills in USD
-    from app.sources import fx
-
-    return {"accounts": accounts, "subscriptions": subs, "contracts": contracts, "usage": usage, "nps": nps,
-            "tickets": tickets, "churn_reasons": churn, "csms": csms,
-            "fx_rates": fx.default_rates("USD")}  # the built-in placeholder rates (docs/sources.md)
 
 
 def _first_days(sim: _Sim) -> np.ndarray:
