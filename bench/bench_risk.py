@@ -41,14 +41,14 @@ def measure(accounts: int = 16000, runs: int = 3, page_accounts: int = 3000) -> 
     t_train = timed(lambda: risk.train(con), runs=runs, warmup=0)
 
     # Baselines on the same contracts and matrix.
-    metrics, active = risk._usage_metrics(con)
+    metrics, active = risk.find_usage_metrics(con)
     lab = risk.labelled_contracts(con)
     lab = lab.tail(n).reset_index(drop=True)
     raw = risk.raw_features(con, lab, metrics)
     X = risk.design_matrix(raw, metrics, active, [], [], ["SMB", "Mid-Market", "Enterprise"]).fillna(0)
     y = lab["churned"].to_numpy()
     t_feat = timed(lambda: risk.raw_features(con, lab, metrics), runs=runs, warmup=0)
-    t_rate = timed(lambda: risk._base_rates(raw["segment"], lab["term_months"], y), runs=runs, warmup=0)
+    t_rate = timed(lambda: risk.base_rates(raw["segment"], lab["term_months"], y), runs=runs, warmup=0)
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -59,8 +59,8 @@ def measure(accounts: int = 16000, runs: int = 3, page_accounts: int = 3000) -> 
     from app.forecasting import renewals
     due = renewals.due_contracts(con, AS_OF, renewals.MAX_HORIZON_MONTHS)
     t_score = timed(lambda: risk.score(model, con, due), runs=runs, warmup=0)
-    rates = risk._base_rates(raw["segment"], lab["term_months"], y)
-    t_score_base = timed(lambda: risk._base_predict(rates, due["segment"], due["term_months"]), runs=runs,
+    rates = risk.base_rates(raw["segment"], lab["term_months"], y)
+    t_score_base = timed(lambda: risk.base_predict(rates, due["segment"], due["term_months"]), runs=runs,
                          warmup=0)
     con.close()
 
