@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pandas as pd
 import streamlit as st
 
 from app import ui
@@ -10,7 +11,7 @@ from app.present import charts_planning, export, fmt
 from planning import inputs as planner_inputs
 from planning import model
 from planning import scenario as sc
-from planning.spend_benchmarks import spend_band
+from planning.spend_benchmarks import Band, spend_band
 
 # Non-widget keys: they survive page switches (a widget's own key does not).
 SCEN = "planner_scenario_json"  # the scenario being edited, as JSON
@@ -83,6 +84,37 @@ def _field(where, spec: sc.FieldSpec, seg: str, value, key: str):
 def _inputs(s: sc.Scenario) -> sc.Scenario:
     gen = st.session_state.get(GEN, 0)
     k = lambda *parts: "pl{}_{}".format(gen, "_".join(str(p) for p in parts))  # noqa: E731
+    s = _plan_inputs(s, k)
+    segs = list(s.segments)
+    visible = _visible_segments(s, k)
+    # Only the open tab's inputs run (a slider move reruns 5-25 widgets, not 100): the others keep the
+    # scenario's values, and their widgets start from them when the tab is opened again.
+    groups = ["start", "demand", "coverage", "people", "cost"]
+    tabs = dict(zip(groups, st.tabs(TAB_NAMES, key=TAB_KEY, on_change="rerun"), strict=False))
+    is_open = {g: tabs[g].open is not False for g in groups}
+    # Demand as one total plus a mix, or per segment: the choice sits above the segment columns.
+    by_total, total, mix_caption, mix_now = s.new_customers is not None, None, None, {}
+    if is_open["demand"]:
+        total_year, mix_now = sc.mix_of(s)
+        by_total, total, mix_caption = _demand_mode_inputs(tabs["demand"], by_total, total_year, k)
+    cols = {g: dict(zip(visible, tabs[g].columns(len(visible)), strict=False)) for g in groups if is_open[g]}
+    shares: dict[str, float] = {}
+    for i, g in enumerate(segs):
+        if i not in visible:
+            if is_open["demand"] and by_total:
+                shares[g.name] = round(mix_now.get(g.name, 0.0) * 100, 1)
+            continue  # kept as it is
+        segs[i] = _segment_inputs(s, i, g, cols, k, by_total, shares, mix_now)
+    out = replace(s, segments=tuple(segs))
+    if not is_open["demand"]:
+        return out  # demand as it was
+    if mix_caption is not None:
+        mix_caption.caption(sc.mix_words(shares))
+    return sc.with_demand_mode(out, by_total, total, shares)
+
+
+def _plan_inputs(s: sc.Scenario, k) -> sc.Scenario:
+    """The plan's start, horizon, target budget and hiring rule."""
     top = st.columns([1, 1, 2])
     start = top[0].date_input("Plan starts (month)", s.start_month, key=k("start"),
                               help="First month of the plan; the day is ignored. The default is the next fiscal "
@@ -93,12 +125,13 @@ def _inputs(s: sc.Scenario) -> sc.Scenario:
                            key=k("target"), help="The budget you aim for: 12 x monthly CS cost / ARR.")
     s = replace(s, start_month=(start or s.start_month).replace(day=1), months=int(months),
                 target_pct_arr=float(target))
-    s = replace(s, hiring=_hiring_inputs(s.hiring, k))
-    segs = list(s.segments)
-    # An empty tech-touch segment (no accounts, ARR, CSMs or new customers) stays in the plan but off screen
-    # until asked for: a column of zeros on every tab is noise.
-    empty_tt = [i for i, g in enumerate(segs) if g.tech_touch and not (g.start.accounts or g.start.arr or g.start.csms)
-                and not sum(sc.segment_new(s, g, 12))]
+    return replace(s, hiring=_hiring_inputs(s.hiring, k))
+
+
+def _visible_segments(s: sc.Scenario, k) -> list[int]:
+    """The segments shown: an empty tech-touch segment (no accounts, ARR, CSMs or new customers) stays in the
+    plan but off screen until asked for (a column of zeros on every tab is noise)."""
+    empty_tt = sc.empty_tech_touch(s)
     if empty_tt or st.session_state.get(k("tt")):
         add_tt = st.toggle("Add a tech-touch segment", key=k("tt"),
                            help="Accounts served by pooled CSMs (no named CSM). It starts empty because the "
@@ -107,126 +140,112 @@ def _inputs(s: sc.Scenario) -> sc.Scenario:
             st.caption("Tech touch: no accounts yet; switch on to plan a pooled (tech-touch) segment.")
         else:
             empty_tt = []
-    visible = [i for i in range(len(segs)) if i not in empty_tt]
-    # Only the open tab's inputs run (a slider move reruns 5-25 widgets, not 100): the others keep the
-    # scenario's values, and their widgets start from them when the tab is opened again.
-    groups = ["start", "demand", "coverage", "people", "cost"]
-    tabs = dict(zip(groups, st.tabs(TAB_NAMES, key=TAB_KEY, on_change="rerun"), strict=False))
-    is_open = {g: tabs[g].open is not False for g in groups}
-    # Demand as one total plus a mix, or per segment: the choice sits above the segment columns.
-    by_total = s.new_customers is not None
-    if is_open["demand"]:
-        total_year, mix_now = sc.mix_of(s)
-        with tabs["demand"]:
-            modes = ["Total + mix", "Per segment"]
-            mode = st.radio("New customers", modes, 0 if by_total else 1, key=k("dmode"), horizontal=True,
-                            help="Total + mix: one number for the plan year (e.g. Sales' 500) and each segment's "
-                                 "share of it. Per segment: a number for each segment.")
-            by_total = mode == modes[0]
-            if by_total:
-                total = st.number_input("New customers in the plan year, all segments", 0, None,
-                                        int(round(total_year)), 10, key=k("dtotal"),
-                                        help="New logos in the plan's first 12 months, spread over the segments "
-                                             "by the mix and over the months by each segment's monthly shape.")
-                mix_caption = st.empty()
-    cols = {g: dict(zip(visible, tabs[g].columns(len(visible)), strict=False)) for g in groups if is_open[g]}
-    shares: dict[str, float] = {}
-    for i, g in enumerate(segs):
-        if i not in visible:
-            if is_open["demand"] and by_total:
-                shares[g.name] = round(mix_now.get(g.name, 0.0) * 100, 1)
-            continue  # kept as it is
-        segs[i] = _segment_inputs(s, i, g, cols, k, by_total, shares, mix_now if is_open["demand"] else {})
-    out = replace(s, segments=tuple(segs))
-    if not is_open["demand"]:
-        return out  # demand as it was
-    out = replace(out, new_customers=None)
-    if not by_total:
-        return sc.per_segment_demand(replace(s, segments=tuple(segs))) if s.new_customers is not None else out
-    got = sum(shares.values())
-    mix_caption.caption(f"Mix: {' / '.join(f'{v:g}%' for v in shares.values())} = {got:g}%"
-                        + ("" if abs(got - 100) <= 100 * sc.MIX_TOLERANCE else " (the shares must add up to 100%)"))
-    return sc.with_total_mix(out, float(total), {n: v / 100.0 for n, v in shares.items()})
+    return [i for i in range(len(s.segments)) if i not in empty_tt]
+
+
+def _demand_mode_inputs(tab, by_total: bool, total_year: float, k):
+    """Total + mix or per segment; with a total, the plan year's total and a place for the mix's sum."""
+    with tab:
+        modes = ["Total + mix", "Per segment"]
+        mode = st.radio("New customers", modes, 0 if by_total else 1, key=k("dmode"), horizontal=True,
+                        help="Total + mix: one number for the plan year (e.g. Sales' 500) and each segment's "
+                             "share of it. Per segment: a number for each segment.")
+        if mode != modes[0]:
+            return False, None, None
+        total = st.number_input("New customers in the plan year, all segments", 0, None,
+                                int(round(total_year)), 10, key=k("dtotal"),
+                                help="New logos in the plan's first 12 months, spread over the segments "
+                                     "by the mix and over the months by each segment's monthly shape.")
+        return True, total, st.empty()
 
 
 def _segment_inputs(s: sc.Scenario, i: int, g: sc.Segment, cols: dict, k, by_total: bool, shares: dict[str, float],
                     mix_now: dict[str, float]) -> sc.Segment:
     """One segment's inputs on the open tab; the other groups keep their values."""
+    start_v = _start_inputs(cols["start"][i], g, k) if "start" in cols else g.start
+    d = _demand_inputs(cols["demand"][i], s, g, k, by_total, shares, mix_now) if "demand" in cols else g.demand
+    cv = _coverage_inputs(cols["coverage"][i], g, k) if "coverage" in cols else g.coverage
+    people = _people_inputs(cols["people"][i], g, k) if "people" in cols else g.people
+    cost = _cost_inputs(cols["cost"][i], g, k) if "cost" in cols else g.cost
+    return sc.Segment(g.name, g.tech_touch, start_v, d, cv, people, cost)
+
+
+def _start_inputs(c, g: sc.Segment, k) -> sc.Start:
     name = g.name
-    start_v, d, cv, people, cost = g.start, g.demand, g.coverage, g.people, g.cost
-    if "start" in cols:
-        c = cols["start"][i]
-        c.markdown(f"**{name}**" + (" (tech touch: pooled CSMs)" if g.tech_touch else ""))
-        acc = c.number_input(f"Accounts now ({name})", 0.0, value=float(g.start.accounts or 0), step=1.0,
-                             format="%.0f", key=k(name, "acc"), help=sc.FIELD[("start", "accounts")].help)
-        arr = c.number_input(f"ARR now ({name})", 0.0, value=float(g.start.arr or 0), step=10_000.0, format="%.0f",
-                             key=k(name, "arr"), help=sc.FIELD[("start", "arr")].help)
-        c.caption(f"{fmt.money_exact(arr)} ARR")
-        csms = c.number_input(f"CSMs now ({name})", 0, value=int(g.start.csms or 0), step=1, key=k(name, "csms"),
-                              help=sc.FIELD[("start", "csms")].help)
-        start_v = sc.Start(float(acc), float(arr), int(csms))
+    c.markdown(f"**{name}**" + (" (tech touch: pooled CSMs)" if g.tech_touch else ""))
+    acc = c.number_input(f"Accounts now ({name})", 0.0, value=float(g.start.accounts or 0), step=1.0,
+                         format="%.0f", key=k(name, "acc"), help=sc.FIELD[("start", "accounts")].help)
+    arr = c.number_input(f"ARR now ({name})", 0.0, value=float(g.start.arr or 0), step=10_000.0, format="%.0f",
+                         key=k(name, "arr"), help=sc.FIELD[("start", "arr")].help)
+    c.caption(f"{fmt.money_exact(arr)} ARR")
+    csms = c.number_input(f"CSMs now ({name})", 0, value=int(g.start.csms or 0), step=1, key=k(name, "csms"),
+                          help=sc.FIELD[("start", "csms")].help)
+    return sc.Start(float(acc), float(arr), int(csms))
 
-    if "demand" in cols:
-        c = cols["demand"][i]
-        c.markdown(f"**{name}**")
-        d = sc.segment_demand(s, g)
-        shape_opts = list(sc.SHAPES)
-        shape_now = d.shape if isinstance(d.shape, str) else "flat"
-        if by_total:
-            shares[name] = c.number_input(f"Share of new customers ({name})", 0.0, 100.0,
-                                          round(mix_now.get(name, 0.0) * 100, 1), 1.0, format="%.1f",
-                                          key=k(name, "share"), help="Percent of the plan year's new customers "
-                                          "in this segment; the shares add up to 100%.")
-            shape = c.selectbox(f"Monthly shape ({name})", shape_opts, shape_opts.index(shape_now),
-                                key=k(name, "shape"), help=_SHAPE_HELP)
-            d = sc.Demand(None, None, shape if shape != shape_now or not isinstance(d.shape, tuple) else d.shape,
-                          d.avg_new_arr, d.annual_logo_churn, d.annual_net_expansion)
-        else:
-            year = round(sum(sc.segment_new(s, g, 12)))
-            new_year = c.slider(f"New customers, first 12 months ({name})", 0, max(2000, int(year * 2)), int(year),
-                                5, key=k(name, "new"), help="New logos in the plan's first 12 months. The default "
-                                "comes from the forecast or the trailing-12-month history; moving it spreads the "
-                                "total by the monthly shape.")
-            shape = c.selectbox(f"Monthly shape ({name})", shape_opts, shape_opts.index(shape_now),
-                                key=k(name, "shape"), help=_SHAPE_HELP)
-            if new_year != year or (d.new_per_year is not None and shape != shape_now):
-                d = sc.Demand(None, float(new_year), shape, d.avg_new_arr, d.annual_logo_churn,
-                              d.annual_net_expansion)
-            elif d.new_per_month is not None:
-                c.caption("Month by month as given (history or forecast); move the slider to use a shape.")
-        d = sc.Demand(d.new_per_month, d.new_per_year, d.shape,
-                      _field(c, sc.FIELD[("demand", "avg_new_arr")], name, d.avg_new_arr, k(name, "anr")),
-                      _field(c, sc.FIELD[("demand", "annual_logo_churn")], name, d.annual_logo_churn, k(name, "ch")),
-                      _field(c, sc.FIELD[("demand", "annual_net_expansion")], name, d.annual_net_expansion,
-                             k(name, "ex")))
 
-    if "coverage" in cols:
-        c = cols["coverage"][i]
-        c.markdown(f"**{name}**")
-        model_name = c.radio(f"Coverage model ({name})", sc.COVERAGE_MODELS, sc.COVERAGE_MODELS.index(cv.model),
-                             key=k(name, "cm"), horizontal=True,
-                             help="accounts: accounts per CSM; arr: ARR per CSM; hours: hours per account "
-                                  "against productive hours per CSM.")
-        vals = {"model": model_name}
-        shown = {"accounts": ["accounts_per_csm"], "arr": ["arr_per_csm"],
-                 "hours": ["hours_per_account_year", "hours_per_csm_year", "utilisation", "admin_share"]}[model_name]
-        for f in shown:
-            vals[f] = _field(c, sc.FIELD[("coverage", f)], name, getattr(cv, f), k(name, f))
-        cv = sc.Coverage(**{**cv.__dict__, **vals})
+def _demand_inputs(c, s: sc.Scenario, g: sc.Segment, k, by_total: bool, shares: dict[str, float],
+                   mix_now: dict[str, float]) -> sc.Demand:
+    """New customers (a share of the total, or the segment's own yearly total), their shape and the money rates."""
+    name = g.name
+    c.markdown(f"**{name}**")
+    d = sc.segment_demand(s, g)
+    shape_opts = list(sc.SHAPES)
+    shape_now = sc.shape_name(d)
+    if by_total:
+        shares[name] = c.number_input(f"Share of new customers ({name})", 0.0, 100.0,
+                                      round(mix_now.get(name, 0.0) * 100, 1), 1.0, format="%.1f",
+                                      key=k(name, "share"), help="Percent of the plan year's new customers "
+                                      "in this segment; the shares add up to 100%.")
+        shape = c.selectbox(f"Monthly shape ({name})", shape_opts, shape_opts.index(shape_now),
+                            key=k(name, "shape"), help=_SHAPE_HELP)
+        d = sc.with_picked_shape(d, shape)
+    else:
+        year = round(sum(sc.segment_new(s, g, 12)))
+        new_year = c.slider(f"New customers, first 12 months ({name})", 0, max(2000, int(year * 2)), int(year),
+                            5, key=k(name, "new"), help="New logos in the plan's first 12 months. The default "
+                            "comes from the forecast or the trailing-12-month history; moving it spreads the "
+                            "total by the monthly shape.")
+        shape = c.selectbox(f"Monthly shape ({name})", shape_opts, shape_opts.index(shape_now),
+                            key=k(name, "shape"), help=_SHAPE_HELP)
+        edited = sc.with_year_total(d, year, new_year, shape)
+        if edited is d and d.new_per_month is not None:
+            c.caption("Month by month as given (history or forecast); move the slider to use a shape.")
+        d = edited
+    return sc.Demand(d.new_per_month, d.new_per_year, d.shape,
+                     _field(c, sc.FIELD[("demand", "avg_new_arr")], name, d.avg_new_arr, k(name, "anr")),
+                     _field(c, sc.FIELD[("demand", "annual_logo_churn")], name, d.annual_logo_churn, k(name, "ch")),
+                     _field(c, sc.FIELD[("demand", "annual_net_expansion")], name, d.annual_net_expansion,
+                            k(name, "ex")))
 
-    if "people" in cols:
-        c = cols["people"][i]
-        c.markdown(f"**{name}**")
-        people = sc.People(**{f: _field(c, sc.FIELD[("people", f)], name, getattr(g.people, f), k(name, f))
-                              for f in ("cost_per_csm", "annual_raise", "ramp_months", "ramp_productivity",
-                                        "annual_attrition", "lead_time_months", "manager_span", "manager_cost")})
 
-    if "cost" in cols:
-        c = cols["cost"][i]
-        c.markdown(f"**{name}**")
-        cost = sc.Cost(_field(c, sc.FIELD[("cost", "tooling_per_csm")], name, g.cost.tooling_per_csm,
-                              k(name, "tool")))
-    return sc.Segment(name, g.tech_touch, start_v, d, cv, people, cost)
+def _coverage_inputs(c, g: sc.Segment, k) -> sc.Coverage:
+    """The coverage model and the inputs it uses."""
+    name, cv = g.name, g.coverage
+    c.markdown(f"**{name}**")
+    model_name = c.radio(f"Coverage model ({name})", sc.COVERAGE_MODELS, sc.COVERAGE_MODELS.index(cv.model),
+                         key=k(name, "cm"), horizontal=True,
+                         help="accounts: accounts per CSM; arr: ARR per CSM; hours: hours per account "
+                              "against productive hours per CSM.")
+    vals = {"model": model_name}
+    shown = {"accounts": ["accounts_per_csm"], "arr": ["arr_per_csm"],
+             "hours": ["hours_per_account_year", "hours_per_csm_year", "utilisation", "admin_share"]}[model_name]
+    for f in shown:
+        vals[f] = _field(c, sc.FIELD[("coverage", f)], name, getattr(cv, f), k(name, f))
+    return sc.Coverage(**{**cv.__dict__, **vals})
+
+
+def _people_inputs(c, g: sc.Segment, k) -> sc.People:
+    name = g.name
+    c.markdown(f"**{name}**")
+    return sc.People(**{f: _field(c, sc.FIELD[("people", f)], name, getattr(g.people, f), k(name, f))
+                        for f in ("cost_per_csm", "annual_raise", "ramp_months", "ramp_productivity",
+                                  "annual_attrition", "lead_time_months", "manager_span", "manager_cost")})
+
+
+def _cost_inputs(c, g: sc.Segment, k) -> sc.Cost:
+    name = g.name
+    c.markdown(f"**{name}**")
+    return sc.Cost(_field(c, sc.FIELD[("cost", "tooling_per_csm")], name, g.cost.tooling_per_csm, k(name, "tool")))
 
 
 _SHAPE_HELP = ("flat: the same every month; quarter_end: the third month of each fiscal quarter books double; "
@@ -256,9 +275,7 @@ def _hiring_inputs(h: sc.Hiring, k) -> sc.Hiring:
 def _hidden_tt(s: sc.Scenario) -> bool:
     """True when the tech-touch segment is empty and its toggle is off (so it is not shown)."""
     key = f"pl{st.session_state.get(GEN, 0)}_tt"
-    return not st.session_state.get(key) and any(
-        g.tech_touch and not (g.start.accounts or g.start.arr or g.start.csms)
-        and not sum(sc.segment_new(s, g, 12)) for g in s.segments)
+    return not st.session_state.get(key) and bool(sc.empty_tech_touch(s))
 
 
 @ui.fragment
@@ -273,8 +290,18 @@ def planner() -> None:
         st.error(f"The inputs cannot be planned: {exc}")
         return
     st.session_state[SCEN] = sc.dumps(s, indent=None)
-    h = result.headlines
     band = spend_band()
+    _headlines(s, result, band)
+    aff, hide = _what_a_budget_buys(s, result)
+    _charts(s, result, band, hide)
+    _monthly_table(s, result)
+    _share_and_export(s, result, aff)
+
+
+def _headlines(s: sc.Scenario, result: model.PlanResult, band: Band) -> None:
+    """Hires, headcount, cost and cost as % of ARR (against the target and the public band), and how each was
+    computed."""
+    h = result.headlines
     c = st.columns(4)
     c[0].metric("Hires this year", h["hires_year"].text, help=h["hires_year"].explanation)
     c[1].metric("Year-end headcount", h["year_end_headcount"].text, help=h["year_end_headcount"].explanation)
@@ -292,6 +319,9 @@ def planner() -> None:
         st.markdown("\n\n".join(f"**{x.label}: {x.text}.** {x.explanation}".replace("$", "\\$")
                                   for x in h.values()))
 
+
+def _what_a_budget_buys(s: sc.Scenario, result: model.PlanResult) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """The reverse question's table; returns it with the segments hidden from the page."""
     st.subheader("What a budget buys")
     budget = st.slider("Budget for the reverse question (% of ARR)", 1.0, 25.0, float(s.target_pct_arr), 0.5,
                        format="%.1f%%", key="pl_affordable",
@@ -309,7 +339,10 @@ def planner() -> None:
                                                         alignment="right"),
         "ARR per CSM": st.column_config.TextColumn(help="ARR / affordable CSMs ('-': none affordable).",
                                                    alignment="right")})
+    return aff, hide
 
+
+def _charts(s: sc.Scenario, result: model.PlanResult, band: Band, hide: tuple[str, ...]) -> None:
     st.subheader("Charts")
     seg_opt = ["All segments", *[g.name for g in s.segments if g.name not in hide]]
     seg = st.selectbox("Segment for the FTE chart", seg_opt, key="pl_chart_seg")
@@ -324,6 +357,8 @@ def planner() -> None:
     st.vega_lite_chart(spec=cost.to_dict(), width="stretch")
     ui.downloads(cost, result.totals, "planner_cost")
 
+
+def _monthly_table(s: sc.Scenario, result: model.PlanResult) -> None:
     with st.expander("Monthly plan by segment (the CLI's table)"):
         st.caption(f"{model.hiring_words(s)}. Hires: people starting that month; reqs to open: requisitions to "
                    "open that month (lead time ahead of the start); coverage gap: required - available FTE.")
@@ -339,6 +374,9 @@ def planner() -> None:
             "ramping": "Ramping", "managers": "Managers",
             "coverage_gap": st.column_config.NumberColumn("Coverage gap (FTE)", format="%.1f")})
 
+
+def _share_and_export(s: sc.Scenario, result: model.PlanResult, aff: pd.DataFrame) -> None:
+    """The link that reproduces the plan (also written to the address bar) and the downloads."""
     st.subheader("Share and export")
     tok = sc.encode_url(s)
     st.session_state[TOKEN] = tok

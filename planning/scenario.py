@@ -609,6 +609,51 @@ def mix_of(s: Scenario, months: int = 12) -> tuple[float, dict[str, float]]:
     return total, {k: (v / total if total > 0 else 1.0 / len(per)) for k, v in per.items()}
 
 
+def with_demand_mode(s: Scenario, by_total: bool, total_per_year: float | None = None,
+                     shares_pct: dict[str, float] | None = None) -> Scenario:
+    """The scenario with the planner's demand choice: per segment, or one yearly total plus a mix given
+    in percent per segment."""
+    if not by_total:
+        return per_segment_demand(s) if s.new_customers is not None else replace(s, new_customers=None)
+    assert total_per_year is not None and shares_pct is not None  # a total + mix comes with both
+    return with_total_mix(replace(s, new_customers=None), float(total_per_year),
+                          {n: v / 100.0 for n, v in shares_pct.items()})
+
+
+def mix_words(shares_pct: dict[str, float]) -> str:
+    """The mix as typed, its sum, and a warning when it misses 100% by more than the tolerance."""
+    got = sum(shares_pct.values())
+    return (f"Mix: {' / '.join(f'{v:g}%' for v in shares_pct.values())} = {got:g}%"
+            + ("" if abs(got - 100) <= 100 * MIX_TOLERANCE else " (the shares must add up to 100%)"))
+
+
+def shape_name(d: Demand) -> str:
+    """The named shape a demand shows in a picker (a list of 12 weights shows as flat)."""
+    return d.shape if isinstance(d.shape, str) else "flat"
+
+
+def with_picked_shape(d: Demand, shape: str) -> Demand:
+    """A segment's demand under a total + mix (its own totals dropped) with the shape picked: a list of
+    12 weights is kept while the picker still shows the name it maps to."""
+    return Demand(None, None, shape if shape != shape_name(d) or not isinstance(d.shape, tuple) else d.shape,
+                  d.avg_new_arr, d.annual_logo_churn, d.annual_net_expansion)
+
+
+def with_year_total(d: Demand, year_shown: float, new_year: float, shape: str) -> Demand:
+    """A segment's demand after its yearly-total slider and shape picker: a moved slider (or another shape
+    for a yearly total) gives the yearly total spread by the shape; otherwise the demand as it was."""
+    if new_year != year_shown or (d.new_per_year is not None and shape != shape_name(d)):
+        return Demand(None, float(new_year), shape, d.avg_new_arr, d.annual_logo_churn, d.annual_net_expansion)
+    return d
+
+
+def empty_tech_touch(s: Scenario) -> list[int]:
+    """Positions of the tech-touch segments with nothing in them (no accounts, ARR, CSMs or new customers
+    in the plan year): the planner keeps them in the plan but off screen until asked for."""
+    return [i for i, g in enumerate(s.segments) if g.tech_touch
+            and not (g.start.accounts or g.start.arr or g.start.csms) and not sum(segment_new(s, g, 12))]
+
+
 def with_segment(s: Scenario, seg: Segment) -> Scenario:
     """The scenario with one segment replaced (by name)."""
     return replace(s, segments=tuple(seg if x.name == seg.name else x for x in s.segments))

@@ -539,3 +539,35 @@ def test_a_link_carries_a_scenario_never_a_path():
     assert sc.decode_url(sc.encode_url(s)) == s
     with pytest.raises(sc.ScenarioError, match="not valid JSON"):
         sc.loads(str(EXAMPLE))  # text is text: never opened as a file
+
+
+def test_the_planner_pages_demand_rules():
+    """The rules the planner page applies to its demand inputs (planning/scenario.py), without the page."""
+    s = sc.load_scenario(EXAMPLE)
+    assert s.new_customers is None
+    # an empty tech-touch segment is kept in the plan but off screen
+    assert sc.empty_tech_touch(s) == []
+    tt = next(i for i, g in enumerate(s.segments) if g.tech_touch)
+    g = s.segments[tt]
+    empty = sc.with_segment(s, replace(g, start=sc.Start(0.0, 0.0, 0),
+                                       demand=replace(g.demand, new_per_month=None, new_per_year=0.0)))
+    assert sc.empty_tech_touch(empty) == [tt]
+    # total + mix (shares in percent) and back: each segment keeps its number
+    names = [g.name for g in s.segments]
+    mixed = sc.with_demand_mode(s, True, 400, dict(zip(names, [50.0, 30.0, 20.0, 0.0], strict=True)))
+    assert {g.name: round(sum(sc.segment_new(mixed, g, 12)), 6) for g in mixed.segments} == dict(
+        zip(names, [200, 120, 80, 0], strict=True))
+    back = sc.with_demand_mode(mixed, False)
+    assert back.new_customers is None and back.segment(names[1]).demand.new_per_year == pytest.approx(120)
+    assert sc.with_demand_mode(s, False) == s
+    assert sc.mix_words({"A": 50.0, "B": 50.0}) == "Mix: 50% / 50% = 100%"
+    assert sc.mix_words({"A": 50.0, "B": 40.0}).endswith("(the shares must add up to 100%)")
+    # a month-by-month demand stays as given until its slider moves
+    d = sc.Demand((3.0,) * 12, None, "flat", 1000.0, 0.1, 0.05)
+    assert sc.with_year_total(d, 36, 36, "flat") is d
+    assert sc.with_year_total(d, 36, 48, "flat") == sc.Demand(None, 48.0, "flat", 1000.0, 0.1, 0.05)
+    # under a total + mix, a list of 12 weights is kept while the picker shows "flat"
+    w = sc.Demand(None, 10.0, (1.0,) * 11 + (2.0,), 1000.0, 0.1, 0.05)
+    assert sc.shape_name(w) == "flat"
+    assert sc.with_picked_shape(w, "flat").shape == w.shape
+    assert sc.with_picked_shape(w, "quarter_end").shape == "quarter_end"
