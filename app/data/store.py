@@ -454,7 +454,21 @@ def rebuild_derived(cur: Cursor) -> None:
     if not as_of_pinned(cur):
         set_meta(cur, "as_of_auto", auto_as_of(cur).isoformat())
     asof = as_of(cur)
-    asof_month = asof.replace(day=1)
+    _rebuild_arr_levels(cur, asof.replace(day=1))
+    _rebuild_bridge(cur)
+    # Monthly ARR is the bridge's rows with ARR (every other row is a churn): a view,
+    # so the 4M-row table is not written twice at import.
+    if _object_type(cur, "arr_monthly") == "BASE TABLE":  # stores built before it was a view
+        cur.execute("DROP TABLE arr_monthly")
+    cur.execute("CREATE OR REPLACE VIEW arr_monthly AS "
+                "SELECT account_id, month, arr FROM arr_bridge_account WHERE arr > 0")
+    cur.execute("DROP TABLE arr_levels")
+    _rebuild_contracts(cur, asof)
+    set_meta(cur, "derived_version", DERIVED_VERSION)
+
+
+def _rebuild_arr_levels(cur: Cursor, asof_month: dt.date) -> None:
+    """The temporary table arr_levels: each account's ARR from one change to the next, up to the as-of month."""
     # Each account's ARR as a step function: +arr in month(start), -arr in
     # month(end); a running sum gives its level from one change to the next
     # (m_from inclusive, m_to exclusive). Expanding levels, not line items, to
@@ -491,6 +505,10 @@ def rebuild_derived(cur: Cursor) -> None:
         """,
         {"asof_month": asof_month, "next_month": periods.add_months(asof_month, 1)},
     )
+
+
+def _rebuild_bridge(cur: Cursor) -> None:
+    """arr_bridge_account from arr_levels: each account's ARR per month and the bridge category of its change."""
     # One row per account and month from its first active month on, while it has
     # ARR now or had it the month before. 'Reactivation' = ARR back after a month
     # end at zero; a gap that does not span a month end is invisible. Each level
@@ -519,15 +537,6 @@ def rebuild_derived(cur: Cursor) -> None:
         FROM arr_levels WHERE arr = 0 AND prev_arr > 0
         """
     )
-    # Monthly ARR is the bridge's rows with ARR (every other row is a churn): a view,
-    # so the 4M-row table is not written twice at import.
-    if _object_type(cur, "arr_monthly") == "BASE TABLE":  # stores built before it was a view
-        cur.execute("DROP TABLE arr_monthly")
-    cur.execute("CREATE OR REPLACE VIEW arr_monthly AS "
-                "SELECT account_id, month, arr FROM arr_bridge_account WHERE arr > 0")
-    cur.execute("DROP TABLE arr_levels")
-    _rebuild_contracts(cur, asof)
-    set_meta(cur, "derived_version", DERIVED_VERSION)
 
 
 def billing_period_sql(start: str = "start_date", end: str = "end_date",
@@ -624,6 +633,11 @@ def _rebuild_contracts(cur: Cursor, asof: dt.date) -> None:
         """,
         {"horizon": horizon, "grace": RENEWAL_GRACE_DAYS, "asof": asof},
     )
+    _create_renewals_view(cur)
+
+
+def _create_renewals_view(cur: Cursor) -> None:
+    """The renewals view every reader uses: the imported contracts if there are any, else the derived ones."""
     cur.execute(
         """
         CREATE OR REPLACE VIEW renewals AS
