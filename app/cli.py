@@ -440,33 +440,43 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m app", description="Customer Success planner: data and reports.")
     p.add_argument("--debug", action="store_true", help="show the traceback of an error (and debug logging)")
     sub = p.add_subparsers(dest="command", required=True)
+    _add_store_commands(sub)
+    _add_report_commands(sub)
+    _add_scale_commands(sub)
+    _add_deck_command(sub)
+    return p
 
-    def with_db(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        sp.add_argument("--db", help="DuckDB store (default $CS_DB or data/cs.duckdb)")
-        # SUPPRESS: without the flag here, the one given before the command stands.
-        sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                        help="show the traceback of an error")
-        return sp
 
-    def sample_options(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--seed", type=int, default=7, help="sample: random seed (default 7)")
-        sp.add_argument("--accounts", type=int, default=3000, help="sample: number of accounts (default 3000)")
-        sp.add_argument("--as-of", help="sample: last day of its history (default: end of last month)")
+def _with_db(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    sp.add_argument("--db", help="DuckDB store (default $CS_DB or data/cs.duckdb)")
+    # SUPPRESS: without the flag here, the one given before the command stands.
+    sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                    help="show the traceback of an error")
+    return sp
 
-    sp = with_db(sub.add_parser("init", help="create or reset the store: --empty or --sample"))
+
+def _sample_options(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--seed", type=int, default=7, help="sample: random seed (default 7)")
+    sp.add_argument("--accounts", type=int, default=3000, help="sample: number of accounts (default 3000)")
+    sp.add_argument("--as-of", help="sample: last day of its history (default: end of last month)")
+
+
+def _add_store_commands(sub) -> None:
+    """init, sample, load, refresh, currency, prepare and status: building and filling the store."""
+    sp = _with_db(sub.add_parser("init", help="create or reset the store: --empty or --sample"))
     what = sp.add_mutually_exclusive_group(required=True)
     what.add_argument("--empty", action="store_true",
                       help="no data (removes every data table's rows; keeps settings and saved scenarios)")
     what.add_argument("--sample", action="store_true", help="the generated sample company (as `sample`)")
-    sample_options(sp)
+    _sample_options(sp)
     sp.set_defaults(fn=cmd_init, if_missing=False)
 
-    sp = with_db(sub.add_parser("sample", help="build the sample store"))
-    sample_options(sp)
+    sp = _with_db(sub.add_parser("sample", help="build the sample store"))
+    _sample_options(sp)
     sp.add_argument("--if-missing", action="store_true", help="do nothing if the store file exists")
     sp.set_defaults(fn=cmd_sample)
 
-    sp = with_db(sub.add_parser("load", help="import a CSV, Parquet or Excel file into one table"))
+    sp = _with_db(sub.add_parser("load", help="import a CSV, Parquet or Excel file into one table"))
     sp.add_argument("kind", choices=list(KINDS))
     sp.add_argument("file", nargs="?", help="the file (or --from-url with --query)")
     sp.add_argument("--preset", choices=[*presets.PRESETS, presets.NONE], metavar="NAME",
@@ -486,33 +496,36 @@ def build_parser() -> argparse.ArgumentParser:
                          "`prepare` after the last)")
     sp.set_defaults(fn=cmd_load)
 
-    sp = with_db(sub.add_parser("refresh", help="load every source of sources.toml in one transaction (all or "
+    sp = _with_db(sub.add_parser("refresh", help="load every source of sources.toml in one transaction (all or "
                                                 "nothing; see sources.example.toml)"))
     sp.add_argument("--config", default="sources.toml", help="the sources file (default: ./sources.toml)")
     sp.add_argument("--no-prepare", action="store_true", help="skip preparing the renewal forecasts afterwards")
     sp.set_defaults(fn=cmd_refresh)
 
-    sp = with_db(sub.add_parser("currency", help="show or set the reporting currency and the conversion rule"))
+    sp = _with_db(sub.add_parser("currency", help="show or set the reporting currency and the conversion rule"))
     sp.add_argument("code", nargs="?", help="ISO code, e.g. USD, EUR (stored amounts are converted again)")
     sp.add_argument("--rule", choices=["start-month", "budget"],
                     help="start-month: the rate of each line's start month; budget: each currency's latest rate")
     sp.set_defaults(fn=cmd_currency)
 
-    sp = with_db(sub.add_parser("prepare", help="train the renewal model, score the contracts due and store the "
+    sp = _with_db(sub.add_parser("prepare", help="train the renewal model, score the contracts due and store the "
                                                 "forecast page's results for the current data (load does this)"))
     sp.add_argument("--force", action="store_true", help="recompute even when prepared for this data already")
     sp.set_defaults(fn=cmd_prepare)
 
-    sp = with_db(sub.add_parser("status", help="tables, row counts, date coverage, last imports"))
+    sp = _with_db(sub.add_parser("status", help="tables, row counts, date coverage, last imports"))
     sp.set_defaults(fn=cmd_status)
 
-    sp = with_db(sub.add_parser("export", help="export derived data"))
+
+def _add_report_commands(sub) -> None:
+    """export, metrics, forecast, health and plan: reading the store."""
+    sp = _with_db(sub.add_parser("export", help="export derived data"))
     sp.add_argument("what", choices=["arr-monthly"])
     sp.add_argument("--format", choices=["csv", "parquet"], default="csv")
     sp.add_argument("--out")
     sp.set_defaults(fn=cmd_export)
 
-    sp = with_db(sub.add_parser("metrics", help="retention metrics"))
+    sp = _with_db(sub.add_parser("metrics", help="retention metrics"))
     sp.add_argument("what", choices=["arr-bridge", "retention"])
     sp.add_argument("--segment", help="only accounts whose current segment is S")
     sp.add_argument("--window-months", type=int, default=12, help="retention window (retention only)")
@@ -520,7 +533,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out")
     sp.set_defaults(fn=cmd_metrics)
 
-    sp = with_db(sub.add_parser("forecast", help="renewal forecast per renewal date or account, the window's "
+    sp = _with_db(sub.add_parser("forecast", help="renewal forecast per renewal date or account, the window's "
                                                  "totals, or the ARR forecast"))
     sp.add_argument("what", choices=["renewals", "window", "arr"],
                     help="renewals: a table (--by renewal: one row per renewal date, the default; --by account: one "
@@ -534,20 +547,23 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out")
     sp.set_defaults(fn=cmd_forecast)
 
-    sp = with_db(sub.add_parser("health", help="health score per account at a date, points per factor"))
+    sp = _with_db(sub.add_parser("health", help="health score per account at a date, points per factor"))
     sp.add_argument("--as-of", help="score at this date (default: the store's as-of date)")
     sp.add_argument("--compare", metavar="D2", help="also the score at D2: score_before, delta, delta_<factor>")
     sp.add_argument("--format", choices=["csv", "json"], default="csv")
     sp.add_argument("--out")
     sp.set_defaults(fn=cmd_health)
 
-    sp = with_db(sub.add_parser("plan", help="run a capacity and budget scenario"))
+    sp = _with_db(sub.add_parser("plan", help="run a capacity and budget scenario"))
     sp.add_argument("--scenario", required=True, help="scenario JSON (see docs/planning.md)")
     sp.add_argument("--format", choices=["csv", "json"], default="csv")
     sp.add_argument("--out")
     sp.set_defaults(fn=cmd_plan)
 
-    sp = with_db(sub.add_parser("usage-rollup", help="raw product events -> daily usage per account and metric "
+
+def _add_scale_commands(sub) -> None:
+    """usage-rollup and forecast-groups: the jobs that run on DuckDB or fan out on Spark."""
+    sp = _with_db(sub.add_parser("usage-rollup", help="raw product events -> daily usage per account and metric "
                                                      "(Parquet for `load usage`), on DuckDB or Spark"))
     sp.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb")
     sp.add_argument("--events", required=True, help="Parquet or CSV file, folder or glob (Spark: also s3://, abfss://)")
@@ -563,7 +579,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--master", help="Spark master (default: the launcher's, else local[2])")
     sp.set_defaults(fn=cmd_usage_rollup)
 
-    sp = with_db(sub.add_parser("forecast-groups", help="top-down forecasts with backtests for every CSM, region "
+    sp = _with_db(sub.add_parser("forecast-groups", help="top-down forecasts with backtests for every CSM, region "
                                                         "or segment, locally or fanned out on Spark"))
     sp.add_argument("--by", choices=["csm", "region", "segment"], required=True)
     sp.add_argument("--engine", choices=["local", "spark"], default="local")
@@ -575,7 +591,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--master", help="Spark master (default: the launcher's, else local[2])")
     sp.set_defaults(fn=cmd_forecast_groups)
 
-    sp = with_db(sub.add_parser("deck", help="a board, forecast or plan pack as PowerPoint (.pptx) or PDF"))
+
+def _add_deck_command(sub) -> None:
+    sp = _with_db(sub.add_parser("deck", help="a board, forecast or plan pack as PowerPoint (.pptx) or PDF"))
     sp.add_argument("--kind", choices=["board", "forecast", "plan"], required=True,
                     help="board: retention, bridge, churn, benchmarks, renewals, at-risk, capacity; forecast: the "
                          "quarterly forecast review; plan: one scenario or 2-4 side by side")
@@ -586,7 +604,6 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--template", metavar="FILE", help="a .pptx whose layouts and theme the pack uses")
     sp.add_argument("--out", required=True, help="FILE.pptx or FILE.pdf")
     sp.set_defaults(fn=cmd_deck)
-    return p
 
 
 def _fail(message: str, debug: bool) -> None:
