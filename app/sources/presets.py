@@ -212,18 +212,33 @@ def _overlaps(x: Ctx, key: pd.Series, start: pd.Series, end: pd.Series, key_col:
 def _stripe_subscriptions(x: Ctx) -> Out:
     c_id, c_cust = x.col("id", "Subscription ID"), x.col("Customer ID", "Customer")
     c_status, c_plan = x.col("Status"), x.col("Plan", "Plan Name", "Product", "Price")
-    c_qty, c_int, c_cnt = x.col("Quantity"), x.col("Interval", "Plan Interval"), x.col("Interval Count",
-                                                                                      "Plan Interval Count")
-    cents_col = x.col("amount_in_cents", "Amount (cents)", "Amount in cents", "unit_amount", "Unit Amount")
-    c_amount = x.col("Amount", "Plan Amount") or cents_col
-    c_ccy = x.col("Currency", "Plan Currency")
     ids, cust, status = x.text(c_id), x.text(c_cust), x.text(c_status).str.lower()
     x.bad(ids == "", c_id, "a subscription id (sub_...)")
     x.bad(cust == "", c_cust, "a customer id (cus_...)")
     known = STRIPE_ACTIVE + STRIPE_ENDED + STRIPE_EXCLUDED
     x.bad(~status.isin(known), c_status, f"a Stripe status among {', '.join(known)}")
     excluded = status.isin(STRIPE_EXCLUDED)
+    start, end, never_paid = _stripe_period(x, status, excluded)
+    amount, ccy, qty, per_year, months = _stripe_price(x, ids, excluded)
 
+    keep = ~excluded & ~never_paid
+    plan = x.text(c_plan)
+    line = _stripe_line_ids(x, ids, plan, keep, start, end, c_id)
+    arr = amount * qty * per_year
+    _stripe_notes(x, status, excluded, never_paid)
+    meta = {c: x.text(c) for c in x.frame.columns if c != ROW_COLUMN and "metadata" in normalize_name(c)}
+    extras = {"Status": x.text(c_status), **meta} if c_status else meta
+    cols = {
+        "subscription_id": line, "account_id": cust, "product": plan, "start_date": _iso(start),
+        "end_date": _iso(end), "arr": _num_text(arr), "quantity": _num_text(qty),
+        "billing_period_months": _num_text(months), "currency": ccy,
+    }
+    return Out(cols, extras, keep)
+
+
+def _stripe_period(x: Ctx, status: pd.Series, excluded: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Each subscription's paid period: from Start (or the end of its trial) to Ended At (canceled ones);
+    and the canceled ones never paid (ended on or before their start)."""
     start = x.date(x.col("Start (UTC)", "Start", "Start Date (UTC)"))
     created = x.date(x.col("Created (UTC)", "Created"))
     start = start.fillna(created)
@@ -242,7 +257,18 @@ def _stripe_subscriptions(x: Ctx) -> Out:
           "an end date for a canceled subscription (Ended At, Canceled At or Current Period End)")
     # canceled before any paid day (a trial canceled, or canceled on the day it started): never paid
     never_paid = is_ended & end.notna() & start.notna() & (end <= start)
+    return start, end, never_paid
 
+
+def _stripe_price(x: Ctx, ids: pd.Series, excluded: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series, pd.Series,
+                                                                        pd.Series]:
+    """Amount per unit and interval (minor units divided out), currency, quantity, intervals per year and the
+    billing period in months."""
+    c_qty, c_int, c_cnt = x.col("Quantity"), x.col("Interval", "Plan Interval"), x.col("Interval Count",
+                                                                                      "Plan Interval Count")
+    cents_col = x.col("amount_in_cents", "Amount (cents)", "Amount in cents", "unit_amount", "Unit Amount")
+    c_amount = x.col("Amount", "Plan Amount") or cents_col
+    c_ccy = x.col("Currency", "Plan Currency")
     amount = x.number(c_amount, "an amount (a number)")
     ccy = x.text(c_ccy).str.upper()
     if c_amount == cents_col:  # minor units: cents, except currencies without a minor unit (JPY)
@@ -256,20 +282,25 @@ def _stripe_subscriptions(x: Ctx) -> Out:
     counts = x.number(c_cnt, "an interval count (a whole number)") if c_cnt else pd.Series(1.0, index=ids.index)
     per_year, months, _ = _interval(x.text(c_int), counts)
     x.bad(per_year.isna() & ~excluded, c_int, "an interval: day, week, month or year (or '3 months')")
+    return amount, ccy, qty, per_year, months
 
-    keep = ~excluded & ~never_paid
-    plan = x.text(c_plan)
-    # duplicates and overlaps among the rows kept: the same id (and plan) twice over the same days
+
+def _stripe_line_ids(x: Ctx, ids: pd.Series, plan: pd.Series, keep: pd.Series, start: pd.Series, end: pd.Series,
+                     c_id: str | None) -> pd.Series:
+    """Line ids: the subscription id; items of a multi-item subscription (same id, other plan): id:plan.
+    Duplicates and overlaps among the rows kept (the same id and plan twice over the same days) are problems."""
     k = ids.where(keep, "") + "\u241f" + plan
     _overlaps(x, k.where(keep, ""), start, end, c_id, "subscription")
-    # line ids: the subscription id; items of a multi-item subscription (same id, other plan): id:plan
     line = ids.copy()
     multi = ids.where(keep).duplicated(keep=False) & keep
     line[multi] = ids[multi] + ":" + plan[multi]
     again = line.where(keep).duplicated(keep=False) & keep
     line[again] = line[again] + ":" + _iso(start)[again]
+    return line
 
-    arr = amount * qty * per_year
+
+def _stripe_notes(x: Ctx, status: pd.Series, excluded: pd.Series, never_paid: pd.Series) -> None:
+    """What was left out, and how ARR and the active period were read."""
     n_ex, n_np = int(excluded.sum()), int(never_paid.sum())
     if n_ex:
         counts_by = status[excluded].value_counts()
@@ -281,14 +312,6 @@ def _stripe_subscriptions(x: Ctx) -> Out:
     x.notes.append("ARR = Amount x Quantity x intervals per year (month: 12, year: 1, week: 52, day: 365; "
                    "divided by the interval count); active from Start (or Trial End) until Ended At, open while "
                    f"{', '.join(STRIPE_ACTIVE)}")
-    meta = {c: x.text(c) for c in x.frame.columns if c != ROW_COLUMN and "metadata" in normalize_name(c)}
-    extras = {"Status": x.text(c_status), **meta} if c_status else meta
-    cols = {
-        "subscription_id": line, "account_id": cust, "product": plan, "start_date": _iso(start),
-        "end_date": _iso(end), "arr": _num_text(arr), "quantity": _num_text(qty),
-        "billing_period_months": _num_text(months), "currency": ccy,
-    }
-    return Out(cols, extras, keep)
 
 
 # ---------------------------------------------------------------- CRM deals and opportunities -> contracts
