@@ -71,10 +71,6 @@ def _where(segment: str | None) -> str:
     return segment or "All segments"
 
 
-def _money_label(v: float) -> str:
-    return "" if v == 0 else fmt.money(v)
-
-
 def _text(v: Any) -> str:
     return fmt.NA if fmt.is_missing(v) else str(v)
 

@@ -79,11 +79,6 @@ class Chart:
     legend: bool = True
     altair: Callable[[], Any] | None = field(default=None, compare=False, repr=False)
 
-    def series_named(self, name: str) -> Series:
-        for s in self.series:
-            if s.name == name:
-                return s
-        raise KeyError(name)
 
 
 Block = Tiles | Text | Table | Chart

@@ -2,14 +2,12 @@
 
 An account's segment is its *current* `segment` in accounts, applied to its whole history
 (a re-segmented account moves with its past). Every page, metric, forecast and export
-filters accounts with ACCOUNT_FILTER (SQL, values always bound) or `in_segment` (pandas),
-and lists segments with `segments()`, small to large where the labels are the usual ones.
+filters accounts with ACCOUNT_FILTER (SQL, values always bound), and lists segments with `segments()`,
+small to large where the labels are the usual ones.
 """
 from __future__ import annotations
 
 from typing import Any
-
-import pandas as pd
 
 from app.data import store
 
@@ -43,6 +41,3 @@ def segments(cur: store.Cursor) -> list[str]:
     return order([r[0] for r in rows if str(r[0]).strip()])
 
 
-def in_segment(frame: pd.DataFrame, segment: str | None, column: str = "segment") -> pd.Series:
-    """The pandas form of the filter, for frames that carry the account's current segment."""
-    return pd.Series(True, index=frame.index) if segment is None else frame[column] == segment

@@ -44,8 +44,6 @@ DEFAULT_RATES_USD: tuple[tuple[str, str, float], ...] = (
     ("2024-01-01", "INR", 0.012), ("2024-01-01", "BRL", 0.20), ("2024-01-01", "SGD", 0.75),
 )
 
-_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
-
 
 def reporting_currency(cur: store.Cursor) -> str:
     """The store's reporting currency (ISO code): every amount in the store is in it. USD unless set."""
@@ -164,11 +162,6 @@ def convert_frame(cur: store.Cursor, kind: str, frame: pd.DataFrame, file_name: 
                  f"({'the built-in rates: load fx_rates to use your own' if source == 'built-in' else 'fx_rates'}); "
                  "the original amount is kept in arr_original")
     return frame, problems, notes
-
-
-def symbol(code: str) -> str:
-    """How money in `code` is written: $ € £ ¥, else the code and a space (CHF 1,200)."""
-    return _SYMBOLS.get(code, f"{code} ")
 
 
 def set_reporting_currency(cur: store.Cursor, code: str, how: str | None = None) -> str:
