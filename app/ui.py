@@ -341,6 +341,39 @@ def downloads(chart: alt.Chart | None, data: pd.DataFrame, name: str, where: Any
                             mime="text/csv", key=f"csv_{name}", on_click="ignore")
 
 
+# Session keys of the lazy sections (lazy_tabs, lazy_expander) -> the values that open each of them: a section's
+# content is built and sent only while it is open, so the page tests open every one (tests/conftest.py).
+LAZY_SECTIONS: dict[str, tuple[Any, ...]] = {}
+
+
+def lazy_tabs(labels: list[str], key: str) -> Any:
+    """st.tabs whose closed tabs are not built: `if tab.open: with tab: ...` (a rerun on every switch)."""
+    LAZY_SECTIONS[key] = tuple(labels)
+    return st.tabs(labels, key=key, on_change="rerun")
+
+
+def lazy_expander(label: str, key: str, where: Any = None) -> Any:
+    """st.expander whose content is built only while it is open: `if box.open: with box: ...`."""
+    LAZY_SECTIONS[key] = (True,)
+    return (where or st).expander(label, key=key, on_change="rerun")
+
+
+def with_account_links(df: pd.DataFrame, id_col: str = "account_id") -> pd.DataFrame:
+    """df with a first column "link": the account page's URL for the row's account (render it with
+    account_link_column). Every table that lists accounts opens the account page this way."""
+    from urllib.parse import quote
+
+    out = df.copy()
+    out.insert(0, "link", [f"/account?account={quote(str(a), safe='')}" for a in out[id_col]])
+    return out
+
+
+def account_link_column(label: str = "Account", width: int | None = None) -> Any:
+    """The link column of with_account_links: shows the account id, opens the account page."""
+    return st.column_config.LinkColumn(label, display_text=r"account=(.*)$", help="Opens the account page.",
+                                       width=width)
+
+
 def pack_download(kind: str, segment: str | None = None, scenarios: tuple[Any, ...] = (), where: Any = None,
                   key: str = "") -> None:
     """"Download pack" as PowerPoint and as PDF, built on click from the store (the button spins meanwhile).

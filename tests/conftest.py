@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -110,6 +111,38 @@ def app_page(page: str, timeout: int = 120):
         at.switch_page(page)
         at.run()
     return at
+
+
+def each_section(at) -> Iterator[str]:
+    """Rerun the page with every lazy section open (app.ui.LAZY_SECTIONS): each tab of each lazy tab group in
+    turn, with every lazy expander open (those inside a tab once that tab has shown them); yields what is open
+    after each run. The page must have run once."""
+    from app import ui
+
+    opened: set[str] = set()
+
+    def open_expanders() -> bool:
+        new = [k for k, v in list(ui.LAZY_SECTIONS.items()) if v == (True,) and k not in opened]
+        for key in new:
+            at.session_state[key] = True
+            opened.add(key)
+        return bool(new)
+
+    if open_expanders():
+        at.run()
+        yield "every lazy expander open"
+    seen: set[str] = set()
+    while todo := [k for k in at.session_state.keys()  # noqa: SIM118  (AppTest's state has no __iter__)
+                   if k in ui.LAZY_SECTIONS and ui.LAZY_SECTIONS[k] != (True,) and k not in seen]:
+        for key in todo:
+            seen.add(key)
+            for value in ui.LAZY_SECTIONS[key]:
+                at.session_state[key] = value
+                at.run()
+                yield f"{key} = {value}"
+                if open_expanders():
+                    at.run()
+                    yield f"{key} = {value}, its lazy expanders open"
 
 
 @pytest.fixture(scope="session")

@@ -29,6 +29,13 @@ def dollars(text: str) -> tuple[float, float]:
     return value, 0.5 * scale * 10 ** -decimals
 
 
+def open_section(page, tab: str, waits_for: str) -> str:
+    """Click one of the page's lazy tabs; once its content is there (the text waits_for), the body's text."""
+    page.get_by_role("tab", name=tab).click()
+    page.get_by_text(waits_for).first.wait_for(timeout=120_000)
+    return page.inner_text("body")
+
+
 def test_forecast_page_renewals_backtest_and_at_risk_xlsx(app_server, page, tmp_path):
     first_render(page, app_server["url"], "forecast")
     due, _ = dollars(metric_value(page, "ARR due"))
@@ -37,10 +44,9 @@ def test_forecast_page_renewals_backtest_and_at_risk_xlsx(app_server, page, tmp_
     assert 0 < expected <= due and 0 < at_risk < due, (due, expected, at_risk)
     band = page.locator('[data-testid="stMetric"]').filter(has_text="Expected renewed ARR").inner_text()
     assert re.search(r"P10 \$[\d,.]+[kMB]? - P90 \$[\d,.]+[kMB]?", band), band
-    page.get_by_role("heading", name="At-risk accounts", exact=True).wait_for(timeout=60_000)
 
-    # Which method won the backtest, in words, and the method radio says the same.
-    body = page.inner_text("body")
+    # Which method won the backtest, in words, and the method radio says the same (the top-down tab).
+    body = open_section(page, "Top-down forecast", "Method")
     won = re.search(r"(Prophet|Seasonal naive|Drift) wins on this data", body, re.I)
     fallback = re.search(r"using (drift|seasonal naive|Prophet), the simplest method", body, re.I)
     assert won or fallback, "no statement of which method won the backtest"
@@ -50,6 +56,7 @@ def test_forecast_page_renewals_backtest_and_at_risk_xlsx(app_server, page, tmp_
         assert re.search(r"mean absolute error [\d,.]+", body) and "interval held the actual value" in body
 
     # The at-risk list as the CSM team gets it.
+    body = open_section(page, "At-risk accounts", "At-risk list (XLSX)")
     shown = re.search(r"([\d,]+) of the ([\d,]+) contracts least likely to renew", body)
     assert shown, "the at-risk caption (n of m contracts) is missing"
     n_rows = int(shown.group(1).replace(",", ""))

@@ -6,7 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.present import navigation
-from tests.conftest import ROOT
+from tests.conftest import ROOT, each_section
 from tests.support.compositions import NAMED, build
 
 APP = "../streamlit_app.py"
@@ -34,12 +34,17 @@ def run_pages(db, monkeypatch) -> None:
         if page != "pages/home.py":
             at.switch_page(page)
             at.run()
-        where = f"{page} on {db.name}"
-        assert not at.exception, f"{where}: {[e.message for e in at.exception]}\n" + \
-            "\n".join(str(e.stack_trace) for e in at.exception)[-3000:]
-        for e in at.error:
-            assert "Traceback" not in str(e.value), f"{where}: {e.value}"
-        assert at.title or at.header or at.markdown, f"{where}: rendered nothing"
+        check(at, f"{page} on {db.name}")
+        for opened in each_section(at):  # the lazy tabs and expanders too
+            check(at, f"{page} on {db.name}, {opened}")
+
+
+def check(at: AppTest, where: str) -> None:
+    assert not at.exception, f"{where}: {[e.message for e in at.exception]}\n" + \
+        "\n".join(str(e.stack_trace) for e in at.exception)[-3000:]
+    for e in at.error:
+        assert "Traceback" not in str(e.value), f"{where}: {e.value}"
+    assert at.title or at.header or at.markdown, f"{where}: rendered nothing"
 
 
 @pytest.mark.parametrize("name", DEFAULT)

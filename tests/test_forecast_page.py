@@ -1,6 +1,7 @@
 """AppTest: the forecast page on the sample company and on an empty store."""
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -36,19 +37,40 @@ def test_forecast_page_on_sample(sample_copy, monkeypatch):
     at = _run()
     cold = time.perf_counter() - t0
     labels = {m.label: m.value for m in at.metric}
-    for label in ("Accounts due", "ARR due", "Expected renewed ARR", "ARR at risk", "AUC"):
+    for label in ("Accounts due", "ARR due", "Expected renewed ARR", "ARR at risk"):
         assert label in labels, labels
     due = dollars(labels["ARR due"])
     expected = dollars(labels["Expected renewed ARR"])
     at_risk = dollars(labels["ARR at risk"])
     assert 0 < expected < due and 0 < at_risk < due
-    assert [s.value for s in at.subheader][:2] == ["At-risk accounts", "Renewal model"]
-    # The at-risk table: bottom 20% of contracts, lowest P(renew) first, drivers filled in.
+    # Lazy sections: only the open tab is built (the first one by default).
+    assert [t.label for t in at.tabs][:4] == ["Renewals due", "At-risk accounts", "Model and track record",
+                                              "Top-down forecast"]
+    assert not [d for d in at.dataframe if "P(renew)" in d.value.columns], "a closed tab was built"
+    at.session_state["fc_section"] = "At-risk accounts"
+    at.run()
+    # The at-risk table: bottom 20% of contracts, lowest P(renew) first, drivers filled in; one page of
+    # AT_RISK_PAGE_ROWS rows, each linked to its account page.
     tables = [d.value for d in at.dataframe if "P(renew)" in d.value.columns]
     assert tables, "no at-risk table"
     table = tables[0]
     assert list(table["P(renew)"]) == sorted(table["P(renew)"])
     assert (table["Driver 1"] != "").mean() > 0.8
+    assert table["link"].str.match(r"^/account\?account=.+").all()
+    shown = re.search(r"([\d,]+) of the ([\d,]+) contracts least likely to renew.*rows 1-([\d,]+) shown",
+                      " ".join(c.value for c in at.caption))
+    assert shown, [c.value for c in at.caption]
+    n_view = int(shown.group(1).replace(",", ""))
+    assert len(table) == int(shown.group(3).replace(",", "")) == min(n_view, 100)
+    if n_view > 100:  # the last page holds the rest
+        last = -(-n_view // 100)
+        page_input = [n for n in at.number_input if n.label.startswith("Page")][0]
+        page_input.set_value(last).run()
+        rest = [d.value for d in at.dataframe if "P(renew)" in d.value.columns][0]
+        assert len(rest) == n_view - 100 * (last - 1)
+    at.session_state["fc_section"] = "Model and track record"
+    at.run()
+    assert "AUC" in {m.label for m in at.metric}
     # The run was saved once; a rerun is warm and saves nothing new.
     t1 = time.perf_counter()
     at.run()
