@@ -556,6 +556,20 @@ def outcome_sql(renewed: str, due: str) -> str:
             f"WHEN {renewed} > {due} THEN 'expanded' ELSE 'renewed' END")
 
 
+def contract_id_sql(account: str = "account_id", end: str = "end_date") -> str:
+    """A derived contract's id, written once: account id ':' end date (2026-03-31)."""
+    return f"{account} || ':' || strftime({end}, '%Y-%m-%d')"
+
+
+def contract_columns_sql() -> str:
+    """What a contract is, written once, over billing-period ends (columns account_id, d = a period's end,
+    bp = its length in months, arr) grouped BY account_id, d: the lines of one account whose periods end on the
+    same date form one contract ending then, starting at its earliest period's start, with their summed ARR.
+    The store's derived contracts and the renewal window's contracts due both group this way."""
+    return ("account_id, d AS end_date, CAST(min(d - to_months(CAST(bp AS INTEGER))) AS DATE) AS start_date, "
+            "round(sum(arr), 2) AS arr")
+
+
 def _rebuild_contracts(cur: Cursor, asof: dt.date) -> None:
     """Contracts derived from line items.
 
@@ -601,9 +615,7 @@ def _rebuild_contracts(cur: Cursor, asof: dt.date) -> None:
             WHERE end_date IS NOT NULL AND end_date <= $horizon
         ),
         grouped AS (
-            SELECT account_id, d AS end_date,
-                   CAST(min(d - to_months(CAST(bp AS INTEGER))) AS DATE) AS start_date,
-                   round(sum(arr), 2) AS arr,
+            SELECT """ + contract_columns_sql() + """,
                    round(sum(CASE WHEN end_date IS NULL OR end_date > d THEN arr ELSE 0 END), 2) AS continuing
             FROM periods GROUP BY account_id, d
         ),
@@ -656,7 +668,7 @@ def _create_renewals_view(cur: Cursor) -> None:
                'imported' AS source
         FROM imported
         UNION ALL
-        SELECT account_id || ':' || CAST(end_date AS VARCHAR) AS contract_id,
+        SELECT """ + contract_id_sql() + """ AS contract_id,
                account_id, start_date, end_date, arr, outcome, renewed_arr, renewed_arr AS renewed, 'derived' AS source
         FROM contracts_derived WHERE (SELECT count(*) FROM contracts) = 0
         """

@@ -124,10 +124,8 @@ periods AS (
     UNION ALL
     SELECT account_id, arr, bp, end_known AS d FROM active WHERE end_known > $asof AND end_known <= $h
 )
-SELECT account_id || ':' || strftime(d, '%Y-%m-%d') AS contract_id, account_id,
-       CAST(min(d - to_months(CAST(bp AS INTEGER))) AS DATE) AS start_date, d AS end_date,
-       round(sum(arr), 2) AS arr
-FROM periods GROUP BY account_id, d
+SELECT """ + store.contract_id_sql() + """ AS contract_id, *
+FROM (SELECT """ + store.contract_columns_sql() + """ FROM periods GROUP BY account_id, d)
 """
 
 _DUE_IMPORTED_SQL = """
