@@ -427,6 +427,46 @@ def forecast(series: pd.Series, horizon: int, method: str = "auto", nonnegative:
     if n == 0:
         raise ValueError("no history to forecast from")
     notes: list[str] = []
+    used, interval_scale = _choose_method(s, method, nonnegative, seed, quarter_end, interval_scale, notes)
+    settings: dict[str, Any] = {"interval": INTERVAL, "history_months": n}
+    t0 = time.perf_counter()
+    months = _future_months(s.index[-1], horizon)
+    qe = False
+    if used == "drift":
+        yhat, lo, hi = _drift(s.to_numpy(), horizon)
+        if n < 3:
+            notes.append("Too few months to estimate an interval: the band is the line itself.")
+    elif used == "seasonal_naive":
+        yhat, lo, hi = _seasonal_naive(s.to_numpy(), horizon)
+    else:
+        yhat, lo, hi, qe = _fit_prophet(s, horizon, quarter_end, seed, settings, notes)
+    fit_seconds = time.perf_counter() - t0
+    # A scale belongs to the method it was measured for, not to a short-history fallback.
+    applies = method == "auto" or used == method
+    k = float(interval_scale) if interval_scale is not None and applies else 1.0
+    if k > 1.0:
+        yhat, lo, hi = _widen(yhat, lo, hi, k)
+        notes.append(f"Band widened {k:.1f}x so that it would have held {INTERVAL:.0%} of the actual values in the "
+                     "backtest (the method's own band held fewer).")
+        settings["interval_scale"] = round(k, 3)
+    frame = _frame(months, yhat, lo, hi, used, nonnegative)
+    if nonnegative and (np.asarray(yhat) < 0).any():
+        notes.append("Forecast values below zero were set to zero: this quantity cannot be negative.")
+    elif nonnegative and (np.asarray(lo) < 0).any():
+        notes.append("The interval's lower bound was cut at zero: this quantity cannot be negative.")
+    head = {"prophet": "Prophet (trend, seasonality and change points fitted to the history)",
+            "seasonal_naive": "Seasonal naive: each month repeats the same month a year earlier",
+            "drift": "Drift: the average monthly change over the history, continued"}[used]
+    note = " ".join([f"{head}; shaded band: {INTERVAL:.0%} interval.", *notes])
+    return ForecastResult(frame=frame, history=s, method=used, requested=method, note=note,
+                          quarter_end=qe, settings=tuple(settings.items()), fit_seconds=fit_seconds)
+
+
+def _choose_method(s: pd.Series, method: str, nonnegative: bool, seed: int, quarter_end: bool | None,
+                   interval_scale: float | None, notes: list[str]) -> tuple[str, float | None]:
+    """The method forecast() uses (the backtest's winner for "auto"; drift on a short history) and the band
+    scale; appends what it decided to notes."""
+    n = len(s)
     used = method
     if method == "auto":
         if n < MIN_MODEL_MONTHS:
@@ -445,57 +485,38 @@ def forecast(series: pd.Series, horizon: int, method: str = "auto", nonnegative:
     elif n < MIN_MODEL_MONTHS:
         notes.append(f"Only {_n_months(n)} of history (fewer than {MIN_MODEL_MONTHS}): no model is fitted; the "
                      f"forecast is a straight line through the first and last months (drift).")
+    return used, interval_scale
 
-    qe = False
-    settings: dict[str, Any] = {"interval": INTERVAL, "history_months": n}
-    t0 = time.perf_counter()
-    y = s.to_numpy()
-    months = _future_months(s.index[-1], horizon)
-    if used == "drift":
-        yhat, lo, hi = _drift(y, horizon)
-        if n < 3:
-            notes.append("Too few months to estimate an interval: the band is the line itself.")
-    elif used == "seasonal_naive":
-        yhat, lo, hi = _seasonal_naive(y, horizon)
+
+def _fit_prophet(s: pd.Series, horizon: int, quarter_end: bool | None, seed: int, settings: dict[str, Any],
+                 notes: list[str]) -> tuple[Any, Any, Any, bool]:
+    """Prophet's yhat, lower and upper bound, and whether the quarter-end regressor was added; records its
+    settings and says in notes which seasonality and regressor it used and why."""
+    n = len(s)
+    if quarter_end is None:
+        qe, why = quarter_end_effect(s)
+        notes.append(f"Quarter-end regressor {'added' if qe else 'not added'}: {why}.")
     else:
-        if quarter_end is None:
-            qe, why = quarter_end_effect(s)
-            notes.append(f"Quarter-end regressor {'added' if qe else 'not added'}: {why}.")
-        else:
-            qe = bool(quarter_end)
-        params = prophet_params(n)
-        settings.update({k: params[k] for k in ("yearly_seasonality", "n_changepoints", "changepoint_prior_scale",
-                                                 "uncertainty_samples")})
-        settings["quarter_end_regressor"] = qe
-        yearly = params["yearly_seasonality"]
-        if yearly is False:
-            notes.append(f"Prophet without yearly seasonality: {_n_months(n)} of history is under 24, too "
-                         "little to tell a yearly pattern from trend.")
-        elif yearly == YEARLY_ORDER_SHORT:
-            notes.append(f"Prophet with a low-order yearly seasonality (Fourier order {yearly}): "
-                         f"{_n_months(n)} of history is under 36.")
-        yhat, lo, hi = _prophet(s, horizon, qe, seed)
-    fit_seconds = time.perf_counter() - t0
-    # A scale belongs to the method it was measured for, not to a short-history fallback.
-    applies = method == "auto" or used == method
-    k = float(interval_scale) if interval_scale is not None and applies else 1.0
-    if k > 1.0:
-        yhat, lo, hi = (np.asarray(a, dtype=float) for a in (yhat, lo, hi))
-        lo, hi = yhat - k * (yhat - lo), yhat + k * (hi - yhat)
-        notes.append(f"Band widened {k:.1f}x so that it would have held {INTERVAL:.0%} of the actual values in the "
-                     "backtest (the method's own band held fewer).")
-        settings["interval_scale"] = round(k, 3)
-    frame = _frame(months, yhat, lo, hi, used, nonnegative)
-    if nonnegative and (np.asarray(yhat) < 0).any():
-        notes.append("Forecast values below zero were set to zero: this quantity cannot be negative.")
-    elif nonnegative and (np.asarray(lo) < 0).any():
-        notes.append("The interval's lower bound was cut at zero: this quantity cannot be negative.")
-    head = {"prophet": "Prophet (trend, seasonality and change points fitted to the history)",
-            "seasonal_naive": "Seasonal naive: each month repeats the same month a year earlier",
-            "drift": "Drift: the average monthly change over the history, continued"}[used]
-    note = " ".join([f"{head}; shaded band: {INTERVAL:.0%} interval.", *notes])
-    return ForecastResult(frame=frame, history=s, method=used, requested=method, note=note,
-                          quarter_end=qe, settings=tuple(settings.items()), fit_seconds=fit_seconds)
+        qe = bool(quarter_end)
+    params = prophet_params(n)
+    settings.update({k: params[k] for k in ("yearly_seasonality", "n_changepoints", "changepoint_prior_scale",
+                                             "uncertainty_samples")})
+    settings["quarter_end_regressor"] = qe
+    yearly = params["yearly_seasonality"]
+    if yearly is False:
+        notes.append(f"Prophet without yearly seasonality: {_n_months(n)} of history is under 24, too "
+                     "little to tell a yearly pattern from trend.")
+    elif yearly == YEARLY_ORDER_SHORT:
+        notes.append(f"Prophet with a low-order yearly seasonality (Fourier order {yearly}): "
+                     f"{_n_months(n)} of history is under 36.")
+    yhat, lo, hi = _prophet(s, horizon, qe, seed)
+    return yhat, lo, hi, qe
+
+
+def _widen(yhat: Any, lo: Any, hi: Any, k: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The band about yhat widened k times (the backtest's calibration factor)."""
+    yhat, lo, hi = (np.asarray(a, dtype=float) for a in (yhat, lo, hi))
+    return yhat, yhat - k * (yhat - lo), yhat + k * (hi - yhat)
 
 
 # ----------------------------------------------------------------- backtest
