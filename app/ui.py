@@ -85,6 +85,7 @@ _janitor: threading.Thread | None = None
 
 
 def _close(held: _Held) -> None:
+    store.unpin_meta(held.con)
     for c in [*held.writers, held.con]:
         with contextlib.suppress(Exception):  # already closed
             c.close()
@@ -148,6 +149,7 @@ def cursor() -> store.Cursor:
     t = threading.current_thread()
     try:
         con.execute("BEGIN TRANSACTION")
+        store.pin_meta(con)  # the run's settings (as-of, fiscal year, currency...) in one query
     finally:
         with _LOCK:
             _HELD[t.ident or 0] = _Held(t, path, con)

@@ -193,3 +193,19 @@ def test_an_older_store_is_rebuilt_to_the_current_derived_version(tmp_path):
     assert store.get_meta(con, "derived_version") == store.DERIVED_VERSION
     assert "renewed" in store.columns_of(con, "renewals")
     con.close()
+
+
+def test_pinned_meta_answers_from_one_read_and_a_write_unpins(tmp_path):
+    """The app's per-run read cursor reads the meta table once (store.pin_meta); set_meta on it unpins."""
+    con = store.connect(tmp_path / "pin.duckdb")
+    store.set_meta(con, "k", "1")
+    store.pin_meta(con)
+    con.execute("UPDATE meta SET value = '9' WHERE key = 'k'")  # behind the pin's back
+    assert store.get_meta(con, "k") == "1" and store.get_meta(con, "absent") is None
+    store.set_meta(con, "k", "2")
+    assert store.get_meta(con, "k") == "2"
+    store.pin_meta(con)
+    store.unpin_meta(con)
+    con.execute("UPDATE meta SET value = '3' WHERE key = 'k'")
+    assert store.get_meta(con, "k") == "3"
+    con.close()

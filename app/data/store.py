@@ -210,12 +210,34 @@ def columns_of(cur: Cursor, table: str) -> list[str]:
 
 # ---------------------------------------------------------------- meta / as-of
 
+# id(cursor) -> the meta table as that cursor's read snapshot sees it: for a cursor that holds one snapshot for
+# its whole life and never writes (the app's per-run read cursor, app/ui.py), so the dozen settings a page run
+# reads cost one query instead of one each. pin_meta / unpin_meta; set_meta on a pinned cursor unpins it.
+_PINNED_META: dict[int, dict[str, str]] = {}
+
+
+def pin_meta(cur: Cursor) -> None:
+    """Read the meta table once and answer get_meta(cur, ...) from it until unpin_meta(cur)."""
+    try:
+        _PINNED_META[id(cur)] = dict(cur.execute("SELECT key, value FROM meta").fetchall())
+    except duckdb.CatalogException:  # a store without its schema yet: read as usual
+        unpin_meta(cur)
+
+
+def unpin_meta(cur: Cursor) -> None:
+    _PINNED_META.pop(id(cur), None)
+
+
 def get_meta(cur: Cursor, key: str) -> str | None:
+    pinned = _PINNED_META.get(id(cur))
+    if pinned is not None:
+        return pinned.get(key)
     rows = cur.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchall()
     return rows[0][0] if rows else None
 
 
 def set_meta(cur: Cursor, key: str, value: str | None) -> None:
+    unpin_meta(cur)
     cur.execute("DELETE FROM meta WHERE key = ?", [key])
     if value is not None:
         cur.execute("INSERT INTO meta VALUES (?, ?)", [key, value])
