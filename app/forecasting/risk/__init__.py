@@ -41,12 +41,6 @@ from app.forecasting.risk.model import (
     train,
 )
 
-# The names app/health/factors.py and bench/bench_risk.py call (kept so no caller changes).
-_usage_metrics = find_usage_metrics
-_extra_account_columns = extra_account_columns
-_base_rates = base_rates
-_base_predict = base_predict
-
 __all__ = [
     "HIGH_PRIORITIES", "HOLDOUT_SHARE", "LEAD_DAYS", "MIN_CHURNS", "MIN_CONTRACTS",
     "MIN_DRIVER_EFFECT", "MODEL_VERSION", "PLAYS", "ModelCard", "RenewalClassifier", "RenewalModel", "Scores",
