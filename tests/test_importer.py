@@ -143,6 +143,8 @@ def test_dates_iso_us_eu_and_format_option():
     ("empty.csv", "accounts", "the file is empty"),
     ("header_only.csv", "accounts", "at least one data row"),
     ("garbage.xlsx", "accounts", "a readable Excel file"),
+    ("unquoted_thousands.csv", "subscriptions", "4 fields, as in the header (found 5): a value holding the "
+                                                "delimiter ',' must be in double quotes"),
 ])
 def test_bad_files_are_refused_with_a_precise_message(two_accounts_cur, name, kind, expect):
     before = rows(two_accounts_cur, "accounts")
@@ -251,3 +253,16 @@ def test_numbers_as_exported_fast_and_slow_paths():
     messy = pd.Series(["1,234.50", "$1,000", "(123)", "abc", "7"], dtype="str")
     got = importer._clean_number(messy)
     assert got[:3].tolist() == [1234.5, 1000.0, -123.0] and pd.isna(got[3]) and got[4] == 7.0
+
+
+def test_rows_with_more_or_fewer_fields_than_the_header_are_named(two_accounts_cur):
+    """An unquoted 1,000 in row 2 and a short row 4: both named with their row, the file refused (pandas would
+    otherwise take the first column for an index and shift every value)."""
+    data = (b"customer_id,Start Date,End Date,ARR\nA-1,2024-01-01,2025-01-01,1,000\n"
+            b"A-2,2024-01-01,2025-01-01,\"2,000\"\nA-2,2024-01-01,2025-01-01\n")
+    r = importer.import_file(two_accounts_cur, "subscriptions", data, "ragged.csv")
+    assert not r.ok
+    assert [(p.row, p.value) for p in r.problems] == [(2, "A-1,2024-01-01,2025-01-01,1,000"),
+                                                      (4, "A-2,2024-01-01,2025-01-01")]
+    assert "found 5" in r.problems[0].expected and "found 3" in r.problems[1].expected
+    assert rows(two_accounts_cur, "subscriptions").empty

@@ -172,8 +172,11 @@ def _read_csv(data: bytes, file_name: str) -> RawTable:
         frame = pd.read_csv(io.BytesIO(data), sep=delimiter, dtype=str, keep_default_na=False,
                             engine="pyarrow")
     except Exception as exc:  # pyarrow names the line; pass it on in the problem
-        try:
-            frame = pd.read_csv(io.BytesIO(data), sep=delimiter, dtype=str, keep_default_na=False)
+        if ragged := _field_count_problems(data, delimiter, file_name):
+            raise ImportRefused(ragged) from exc
+        try:  # index_col=False: a first column is never taken for an index
+            frame = pd.read_csv(io.BytesIO(data), sep=delimiter, dtype=str, keep_default_na=False,
+                                index_col=False)
         except Exception:
             raise ImportRefused([Problem(file_name, None, None, None,
                                          f"a well-formed CSV file ({_short(exc)})")]) from exc
@@ -181,6 +184,32 @@ def _read_csv(data: bytes, file_name: str) -> RawTable:
         raise ImportRefused([Problem(file_name, None, None, None,
                                      "at least one data row after the header (found none)")])
     return RawTable(frame, tuple(notes))
+
+
+def _field_count_problems(data: bytes, delimiter: str, file_name: str) -> list[Problem]:
+    """Rows with more or fewer fields than the header (say an unquoted 1,000), one problem per row (the first
+    MAX_PROBLEMS_SHOWN, then a count): such a file is refused, never read with its values shifted."""
+    reader = csv.reader(io.StringIO(data.decode("utf-8", errors="replace"), newline=""), delimiter=delimiter)
+    header = next(reader, None)
+    if header is None:
+        return []
+    n, shown, extra = len(header), [], 0
+    sep = "tab" if delimiter == "\t" else repr(delimiter)
+    for i, fields in enumerate(reader):
+        if not fields or len(fields) == n:  # blank lines are skipped by every reader
+            continue
+        if len(shown) == MAX_PROBLEMS_SHOWN:
+            extra += 1
+            continue
+        why = (f"a value holding the delimiter {sep} must be in double quotes"
+               + (' ("1,000")' if delimiter == "," else "") if len(fields) > n else
+               "an empty value still needs its delimiter")
+        shown.append(Problem(file_name, i + HEADER_ROWS + 1, None, delimiter.join(fields)[:80],
+                             f"{n} fields, as in the header (found {len(fields)}): {why}"))
+    if extra:
+        shown.append(Problem(file_name, None, None, None,
+                             f"{n} fields per row, as in the header ({extra:,} more rows like these)", extra))
+    return shown
 
 
 def _read_excel(data: bytes, file_name: str, sheet: str | None) -> RawTable:
