@@ -193,7 +193,8 @@ def _field_count_problems(data: bytes, delimiter: str, file_name: str) -> list[P
     header = next(reader, None)
     if header is None:
         return []
-    n, shown, extra = len(header), [], 0
+    n, extra = len(header), 0
+    shown: list[Problem] = []
     sep = "tab" if delimiter == "\t" else repr(delimiter)
     for i, fields in enumerate(reader):
         if not fields or len(fields) == n:  # blank lines are skipped by every reader
