@@ -182,6 +182,74 @@ def test_snapshots_cover_52_weeks_with_one_config_version(health_db):
     con.close()
 
 
+def test_snapshot_set_built_in_sql_equals_the_numpy_scores_every_week(health_db):
+    """The set is built in one SQL statement (build_sql); score_frame scores the same factor rows in numpy.
+    Every week, account, point, score, band and stage agree."""
+    path, version, sid = health_db
+    con = store.connect(path, read_only=True)
+    cfg = scorecard.load(con, version)
+    weeks = snapshots.weeks_of(con, sid)
+    stored = store.query_df(con, "SELECT week, account_id, score, band, stage, points FROM health_snapshots "
+                                 "WHERE set_id = ? ORDER BY week, account_id", [sid])
+    ref = snapshots.scores_on(con, cfg, weeks)
+    con.close()
+    ref = ref.assign(week=pd.to_datetime(ref["t"]).dt.date).sort_values(["week", "account_id"], ignore_index=True)
+    assert len(stored) == len(ref) > 30_000
+    assert (stored["account_id"].to_numpy() == ref["account_id"].to_numpy()).all()
+    assert (pd.to_datetime(stored["week"]).dt.date.to_numpy() == ref["week"].to_numpy()).all()
+    P = np.array(stored["points"].tolist(), dtype=float)
+    assert np.abs(P - ref[[f"points_{n}" for n in cfg.names]].to_numpy(float)).max() <= 1e-9
+    assert np.abs(stored["score"].to_numpy() - ref["score"].to_numpy()).max() <= 1e-9
+    assert (stored["band"].to_numpy() == ref["band"].to_numpy()).all()
+    assert (stored["stage"].to_numpy() == ref["stage"].to_numpy()).all()
+    assert set(stored["stage"]) == set(stages.STAGES)  # every rule is exercised
+
+
+def test_factor_values_of_given_units_equal_the_grid(health_db):
+    """raw_values for (account, date) units and for the grid of dates are the same query: the same values."""
+    path, _, _ = health_db
+    con = store.connect(path, read_only=True)
+    inp = factors.inputs(con)
+    dates = [AS_OF - dt.timedelta(days=7 * k) for k in (0, 5, 30)]
+    grid = factors.raw_values(con, inp, dates=dates)
+    units = factors.raw_values(con, inp, units=grid[["account_id", "t"]].astype({"account_id": str}))
+    con.close()
+    assert len(units) == len(grid) > 1000
+    for c in grid.columns:
+        a, b = grid[c].astype(object), units[c].astype(object)
+        same = (a.map(repr) == b.map(repr)).to_numpy().copy()  # missing as missing, numbers to the last bit
+        if c == "arr_now":  # a sum of line items (only its sign is used): the order of the sum may differ
+            same |= np.isclose(a.to_numpy(float), b.to_numpy(float), rtol=1e-12, atol=0)
+        assert same.all(), (c, a[~same][:3], b[~same][:3])
+
+
+def test_nps_of_several_answers_on_one_day_is_the_lowest(health_db):
+    """The latest NPS answer: of several given the same day, the lowest (it was arbitrary before)."""
+    path, _, _ = health_db
+    con = store.connect(path, read_only=True)
+    ties = store.query_df(con, "SELECT account_id, CAST(date AS DATE) AS t, min(score) AS low FROM nps "
+                               "GROUP BY ALL HAVING count(DISTINCT score) > 1 ORDER BY ALL LIMIT 20")
+    assert len(ties)
+    for _ in range(2):  # the same answer every time
+        raw = factors.raw_values(con, factors.inputs(con), units=ties[["account_id", "t"]])
+        got = dict(zip(zip(raw["account_id"], pd.to_datetime(raw["t"]).dt.date, strict=True), raw["nps"],
+                       strict=True))
+        want = dict(zip(zip(ties["account_id"], pd.to_datetime(ties["t"]).dt.date, strict=True), ties["low"],
+                        strict=True))
+        assert {k: got[k] for k in want} == want
+    con.close()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(-2, 25, allow_nan=False), st.floats(0, 1e9, allow_nan=False))
+def test_level_edges_compare_exactly_on_the_usage_scale(e, v):
+    """points_sql bins a usage level log1p(v) by comparing v with log1p_edge(e): the same answer as numpy."""
+    assert (np.log1p(v) >= e) == (v >= scorecard.log1p_edge(e))
+    edge = scorecard.log1p_edge(e)
+    if e > 0:
+        assert np.log1p(edge) >= e > np.log1p(np.nextafter(edge, -np.inf))
+
+
 def test_config_edit_is_a_new_version_and_movers_never_mix_versions(health_db, tmp_path):
     path0, v_learned, sid0 = health_db
     path = tmp_path / "v.duckdb"

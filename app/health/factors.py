@@ -9,17 +9,26 @@ account at two dates (why it moved). See docs/health.md for every definition.
   month against the month 3 months earlier (-100% .. +300%).
 - seat utilisation: the active-users metric last complete month / seats at the date (seats =
   the largest per-product sum of quantity of the lines active at the date).
-- NPS: the latest answer on or before the date, within 12 months (missing: no answer).
+- NPS: the latest answer on or before the date, within 12 months (missing: no answer); of several
+  answers on that day, the lowest.
 - tickets: opened in the 91 days up to the date; high/urgent ones (risk.HIGH_PRIORITIES) too.
 - tenure: months since the start of the account's current run of months with ARR.
 - past contraction: ARR in the last complete month vs 12 months before (-100% .. +300%).
 - extra account columns: as the renewal model reads them (numeric, or up to 12 categories).
 - the stage inputs: an annual-or-longer contract ending in the 90 days after the date.
+
+How the query stays fast on 100,000 accounts x 52 weeks (3.4M account-weeks): accounts get an
+integer key and each (account, date) one integer slot, so no join or grouping runs on id strings;
+every dated source is joined by range to the few dates (52 rows) once and aggregated per slot in
+one pass (tickets, NPS, renewals); seats come from per-account pieces of time with the same line
+items active; month-level inputs (usage, ARR, the run start, the account's columns) are joined once
+per account and scoring month. Build the weekly grid (snapshots.build_sql) or any units with it.
 """
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,132 +67,145 @@ class Inputs:
 
 def inputs(cur: store.Cursor) -> Inputs:
     """The store's usage metrics and extra account columns, read the way the renewal model reads them."""
-    metrics, active = risk._usage_metrics(cur)
-    num, cat = risk._extra_account_columns(cur)
+    metrics, active = risk.find_usage_metrics(cur)
+    num, cat = risk.extra_account_columns(cur)
     return Inputs(tuple(metrics), active, tuple(num), tuple((c, tuple(v)) for c, v in cat))
 
 
 _SQL = """
-WITH {lines_cte},
-seats AS MATERIALIZED (SELECT account_id, t, max(qty) AS seats, sum(arr) AS arr_now FROM lines GROUP BY ALL),
-k AS MATERIALIZED (
-    SELECT account_id, t, CAST(date_trunc('month', t + INTERVAL 1 DAY) AS DATE) AS c
-    FROM {k_source}
+WITH
+d AS (  -- the dates, numbered k; c = the month after t's last complete month, numbered ci
+    SELECT k, t, c, CAST(dense_rank() OVER (ORDER BY c) - 1 AS INTEGER) AS ci
+    FROM (SELECT CAST(k AS INTEGER) AS k, CAST(t AS DATE) AS t,
+                 CAST(date_trunc('month', CAST(t AS DATE) + 1) AS DATE) AS c FROM _hf_dates)
 ),
-kc AS MATERIALIZED (
-    SELECT account_id, c, CAST(c - INTERVAL 1 MONTH AS DATE) AS c1, CAST(c - INTERVAL 4 MONTH AS DATE) AS c4,
-           CAST(c - INTERVAL 13 MONTH AS DATE) AS c13
-    FROM (SELECT DISTINCT account_id, c FROM k)
+keys AS MATERIALIZED (  -- an integer key per account: every join on a big table below is on integers
+    SELECT account_id, CAST(row_number() OVER (ORDER BY account_id) AS BIGINT) AS ak
+    FROM (SELECT DISTINCT CAST(account_id AS VARCHAR) AS account_id FROM {key_source})
 ),
+subs AS MATERIALIZED (  -- line items with ARR, by account key and product number
+    SELECT y.ak, CAST(dense_rank() OVER (ORDER BY s.product) AS INTEGER) AS pk, s.start_date,
+           coalesce(s.end_date, DATE '9999-12-31') AS end_date, coalesce(s.quantity, 0) AS qty, s.arr
+    FROM subscriptions s JOIN keys y ON y.account_id = s.account_id
+    WHERE s.arr > 0
+),
+cuts AS (  -- per account, each day a line item starts or ends: from one to the next, the same lines are active
+    SELECT ak, day, lead(day) OVER (PARTITION BY ak ORDER BY day) AS next_day
+    FROM (SELECT ak, start_date AS day FROM subs UNION SELECT ak, end_date FROM subs)
+),
+pieces AS (  -- per account and piece: seats = the largest per-product sum of quantity of the lines active, ARR
+    SELECT ak, day, next_day, max(qty) AS seats, sum(arr) AS arr_now
+    FROM (SELECT c.ak, c.day, c.next_day, s.pk, sum(s.qty) AS qty, sum(s.arr) AS arr
+          FROM cuts c JOIN subs s ON s.ak = c.ak AND s.start_date <= c.day AND s.end_date > c.day
+          GROUP BY ALL)
+    GROUP BY ALL
+),
+seats AS (  -- each date in the piece it falls in (slot = account x date): one row per account with ARR and date
+    SELECT p.ak * {nk} + d.k AS slot, p.seats, p.arr_now
+    FROM pieces p JOIN d ON p.day <= d.t AND p.next_day > d.t
+),
+{base_cte},
 um AS (  -- usage per account and month, one column per metric (a month's rows averaged)
-    SELECT account_id, CAST(date_trunc('month', date) AS DATE) AS month{usage_cols}
-    FROM usage
-    WHERE metric IN ({metric_params}) AND date >= (SELECT min(c) FROM kc) - INTERVAL 4 MONTH
-      AND date < (SELECT max(c) FROM kc)
+    SELECT y.ak, u.* EXCLUDE (account_id)
+    FROM (SELECT account_id, CAST(date_trunc('month', date) AS DATE) AS month{usage_cols}
+          FROM usage
+          WHERE metric IN ({metric_params}) AND date >= (SELECT min(c) FROM d) - INTERVAL 4 MONTH
+            AND date < (SELECT max(c) FROM d)
+          GROUP BY ALL) u
+    JOIN keys y ON y.account_id = u.account_id
+),
+am AS (  -- monthly ARR of the months needed
+    SELECT y.ak, m.month, m.arr
+    FROM arr_monthly m JOIN keys y ON y.account_id = m.account_id
+    WHERE m.month >= (SELECT min(c) FROM d) - INTERVAL 13 MONTH AND m.month < (SELECT max(c) FROM d)
+),
+sp AS (  -- the starts of runs of months with ARR: a start holds until the next one
+    SELECT y.ak, b.month,
+           coalesce(lead(b.month) OVER (PARTITION BY y.ak ORDER BY b.month), DATE '9999-12-31') AS next_start
+    FROM arr_bridge_account b JOIN keys y ON y.account_id = b.account_id
+    WHERE b.category IN ('new', 'reactivation')
+),
+acc AS (
+    SELECT y.ak, y.account_id, a.segment, a.csm_id{extra_cols}
+    FROM keys y LEFT JOIN accounts a ON a.account_id = y.account_id
+),
+mon AS (  -- per account and scoring month: usage the last complete month and 3 months before it, ARR then and
+          -- 12 months before it (equality joins on the month)
+    SELECT m.ak * {nk} + m.ci AS mslot, a.account_id, a.segment, a.csm_id{usage_pick},
+           al.arr AS arr_last, ap.arr AS arr_12m, s0.month AS start_c, s1.month AS start_c1{extra_pick}
+    FROM (SELECT y.ak, c.c, c.ci FROM keys y CROSS JOIN (SELECT DISTINCT c, ci FROM d) c) m
+    JOIN acc a ON a.ak = m.ak
+    LEFT JOIN um l ON l.ak = m.ak AND l.month = CAST(m.c - INTERVAL 1 MONTH AS DATE)
+    LEFT JOIN um p ON p.ak = m.ak AND p.month = CAST(m.c - INTERVAL 4 MONTH AS DATE)
+    LEFT JOIN am al ON al.ak = m.ak AND al.month = CAST(m.c - INTERVAL 1 MONTH AS DATE)
+    LEFT JOIN am ap ON ap.ak = m.ak AND ap.month = CAST(m.c - INTERVAL 13 MONTH AS DATE)
+    -- the run of months with ARR current in month c, and in the month before it
+    LEFT JOIN sp s0 ON s0.ak = m.ak AND s0.month <= m.c AND s0.next_start > m.c
+    LEFT JOIN sp s1 ON s1.ak = m.ak AND s1.month <= CAST(m.c - INTERVAL 1 MONTH AS DATE)
+         AND s1.next_start > CAST(m.c - INTERVAL 1 MONTH AS DATE)
+),
+nps1 AS (  -- NPS answers per account and day (of several on one day, the lowest); each holds until the next
+    SELECT ak, date, score, coalesce(lead(date) OVER (PARTITION BY ak ORDER BY date), DATE '9999-12-31') AS next_date
+    FROM (SELECT y.ak, CAST(x.date AS DATE) AS date, min(x.score) AS score
+          FROM nps x JOIN keys y ON y.account_id = x.account_id
+          WHERE x.score IS NOT NULL
+          GROUP BY ALL)
+),
+tday AS (  -- tickets per account and day, all and high/urgent
+    SELECT y.ak, CAST(x.opened_at AS DATE) AS day, count(*) AS n,
+           count(*) FILTER (WHERE lower(trim(x.priority)) IN ({high})) AS high
+    FROM tickets x JOIN keys y ON y.account_id = x.account_id
+    WHERE CAST(x.opened_at AS DATE) > (SELECT min(t) FROM d) - {ticket_days}
+      AND CAST(x.opened_at AS DATE) <= (SELECT max(t) FROM d)
     GROUP BY ALL
 ),
-uc AS (  -- equality joins on the month: last complete month and the month 3 months before it
-    SELECT kc.account_id, kc.c{usage_pick}
-    FROM kc
-    LEFT JOIN um l ON l.account_id = kc.account_id AND l.month = kc.c1
-    LEFT JOIN um p ON p.account_id = kc.account_id AND p.month = kc.c4
-),
-arrc AS (
-    SELECT kc.account_id, kc.c, l.arr AS arr_last, p.arr AS arr_12m
-    FROM kc
-    LEFT JOIN arr_monthly l ON l.account_id = kc.account_id AND l.month = kc.c1
-    LEFT JOIN arr_monthly p ON p.account_id = kc.account_id AND p.month = kc.c13
-),
-sp AS (  -- the first month of the current run of months with ARR
-    SELECT k.account_id, k.t, max(st.month) AS spell_start
-    FROM k JOIN arr_bridge_account st ON st.account_id = k.account_id AND st.month <= k.t
-         AND st.category IN ('new', 'reactivation')
-    GROUP BY ALL
-),
-n AS (
-    SELECT k.account_id, k.t, arg_max(n.score, n.date) AS nps, max(n.date) AS nps_date
-    FROM k JOIN (SELECT account_id, score, CAST(date AS DATE) AS date FROM nps) n
-         ON n.account_id = k.account_id AND n.date <= k.t AND n.date > CAST(k.t - INTERVAL {nps_days} DAY AS DATE)
-    GROUP BY ALL
-),
-{tickets_cte},
-tk AS (
-    SELECT account_id, t, sum(n) AS tickets, coalesce(sum(n) FILTER (WHERE priority IN ({high})), 0) AS high_tickets
-    FROM tx GROUP BY ALL
-),
-rn AS (
-    SELECT k.account_id, k.t, min(r.end_date) AS next_renewal
-    FROM k JOIN renewals r ON r.account_id = k.account_id AND r.end_date > k.t
-         AND r.end_date <= k.t + INTERVAL {renewal_days} DAY
-         AND date_diff('month', r.start_date, r.end_date) >= {min_term}
-    GROUP BY ALL
+ev AS (  -- per account and date (slot): the dated events around it, joined to the few dates by range, one
+         -- aggregation for all: tickets opened in the {ticket_days} days up to the date, the latest NPS answer in
+         -- {nps_days} days, the next end of an annual-or-longer contract in the {renewal_days} days after it
+    SELECT slot, sum(n) AS tickets, sum(high) AS high_tickets, max(nps) AS nps, max(nps_date) AS nps_date,
+           min(next_renewal) AS next_renewal
+    FROM (SELECT x.ak * {nk} + d.k AS slot, x.n, x.high, CAST(NULL AS INTEGER) AS nps,
+                 CAST(NULL AS DATE) AS nps_date, CAST(NULL AS DATE) AS next_renewal
+          FROM tday x JOIN d ON x.day <= d.t AND x.day > d.t - {ticket_days}
+          UNION ALL
+          SELECT s.ak * {nk} + d.k, 0, 0, s.score, s.date, NULL
+          FROM nps1 s JOIN d ON s.date <= d.t AND s.date > d.t - {nps_days} AND s.next_date > d.t
+          UNION ALL
+          SELECT y.ak * {nk} + d.k, 0, 0, NULL, NULL, r.end_date
+          FROM renewals r JOIN keys y ON y.account_id = r.account_id
+          JOIN d ON r.end_date > d.t AND r.end_date <= d.t + {renewal_days}
+          WHERE date_diff('month', r.start_date, r.end_date) >= {min_term})
+    GROUP BY slot
 )
-SELECT k.account_id, k.t, a.segment, a.csm_id,
-       seats.seats, seats.arr_now,
-       uc.* EXCLUDE (account_id, c),
-       arrc.arr_last, arrc.arr_12m,
-       date_diff('day', sp.spell_start, k.t) / 30.4375 AS tenure_months,
-       n.nps, n.nps_date,
-       coalesce(tk.tickets, 0) AS tickets, coalesce(tk.high_tickets, 0) AS high_tickets,
-       rn.next_renewal{extra_cols}
-FROM k
-LEFT JOIN accounts a ON a.account_id = k.account_id
-LEFT JOIN seats ON seats.account_id = k.account_id AND seats.t = k.t
-LEFT JOIN uc ON uc.account_id = k.account_id AND uc.c = k.c
-LEFT JOIN arrc ON arrc.account_id = k.account_id AND arrc.c = k.c
-LEFT JOIN sp ON sp.account_id = k.account_id AND sp.t = k.t
-LEFT JOIN n ON n.account_id = k.account_id AND n.t = k.t
-LEFT JOIN tk ON tk.account_id = k.account_id AND tk.t = k.t
-LEFT JOIN rn ON rn.account_id = k.account_id AND rn.t = k.t
+SELECT b.slot, mon.account_id, d.t, mon.segment, mon.csm_id, b.seats, b.arr_now,
+       mon.* EXCLUDE (mslot, account_id, segment, csm_id, start_c, start_c1{extra_names}),
+       -- a start month is on or before t when it is on or before t's month: c, or the month before c
+       date_diff('day', CASE WHEN date_trunc('month', d.t) = d.c THEN mon.start_c ELSE mon.start_c1 END, d.t)
+           / 30.4375 AS tenure_months,
+       ev.nps, ev.nps_date,
+       coalesce(ev.tickets, 0) AS tickets, coalesce(ev.high_tickets, 0) AS high_tickets,
+       ev.next_renewal{extra_sel}
+FROM base b
+JOIN d ON d.k = b.slot % {nk}
+JOIN mon ON mon.mslot = (b.slot // {nk}) * {nk} + d.ci
+LEFT JOIN ev ON ev.slot = b.slot
 """
 
-# The weekly grid: every account with an active line item (ARR > 0) at each date. Lines and tickets
-# are joined to the dates by range (52 dates), not to 5 million account-dates by account.
-_GRID = dict(
-    lines_cte="""lines AS (
-    SELECT s.account_id, d.t, s.product, sum(coalesce(s.quantity, 0)) AS qty, sum(s.arr) AS arr
-    FROM _hf_dates d JOIN subscriptions s ON s.start_date <= d.t
-         AND coalesce(s.end_date, DATE '9999-12-31') > d.t AND s.arr > 0
-    GROUP BY ALL
-)""",
-    k_source="seats",
-    tickets_cte="""x0 AS (  -- tickets of the grid's span, per account and day
-    SELECT account_id, CAST(opened_at AS DATE) AS d, lower(trim(priority)) AS priority, count(*) AS n
-    FROM tickets
-    WHERE opened_at > (SELECT min(t) FROM _hf_dates) - INTERVAL {ticket_days} DAY
-      AND opened_at < (SELECT max(t) FROM _hf_dates) + INTERVAL 1 DAY
-    GROUP BY ALL
-),
-tx AS (
-    SELECT x.account_id, CAST(d.t AS DATE) AS t, x.priority, x.n FROM _hf_dates d
-    JOIN x0 x ON x.d <= CAST(d.t AS DATE) AND x.d > CAST(d.t - INTERVAL {ticket_days} DAY AS DATE)
-)""")
-# Given units (account, date): joined by account.
-_GIVEN = dict(
-    lines_cte="""u0 AS MATERIALIZED (SELECT DISTINCT CAST(account_id AS VARCHAR) AS account_id,
-    CAST(t AS DATE) AS t FROM _hf_units),
-lines AS (
-    SELECT u0.account_id, u0.t, s.product, sum(coalesce(s.quantity, 0)) AS qty, sum(s.arr) AS arr
-    FROM u0 JOIN subscriptions s ON s.account_id = u0.account_id AND s.start_date <= u0.t
-         AND (s.end_date IS NULL OR s.end_date > u0.t) AND s.arr > 0
-    GROUP BY ALL
-)""",
-    k_source="u0",
-    tickets_cte="""tx AS (
-    SELECT k.account_id, k.t, lower(trim(x.priority)) AS priority, 1 AS n FROM k
-    JOIN tickets x ON x.account_id = k.account_id AND x.opened_at <= k.t
-         AND x.opened_at > k.t - INTERVAL {ticket_days} DAY
+# The grid: every account with an active line item (ARR > 0) at each date.
+_GRID = dict(key_source="subscriptions WHERE arr > 0", base_cte="base AS (SELECT * FROM seats)")
+# Given units (account, date), with or without ARR at the date.
+_GIVEN = dict(key_source="_hf_units", base_cte="""base AS (
+    SELECT u.slot, seats.seats, seats.arr_now
+    FROM (SELECT DISTINCT y.ak * {nk} + CAST(u.k AS BIGINT) AS slot
+          FROM _hf_units u JOIN keys y ON y.account_id = CAST(u.account_id AS VARCHAR)) u
+    LEFT JOIN seats ON seats.slot = u.slot
 )""")
 
 
-def raw_values(cur: store.Cursor, inp: Inputs, units: pd.DataFrame | None = None,
-               dates: Sequence[dt.date] | None = None) -> pd.DataFrame:
-    """Raw factor values, one row per unit: units (account_id, t) given, or every account with ARR at each date.
-
-    Columns: account_id, t, segment, csm_id, seats, arr_now, u<i>_last, u<i>_m4 (usage month means),
-    arr_last, arr_12m, tenure_months, nps, nps_date, tickets, high_tickets, next_renewal, x_<col>.
-    Usage metric names and priorities are bound parameters; identifiers are fixed or whitelisted.
-    """
+def query(inp: Inputs, units: bool, n_dates: int) -> tuple[str, dict[str, object]]:
+    """The factor query and its parameters: rows (ak, k, account_id, t, raw values) over the tables _hf_dates
+    (k, t) and, for units, _hf_units (account_id, k). Usage metric names and priorities are bound parameters;
+    identifiers are fixed or whitelisted."""
     params: dict[str, object] = {}
     cols, pick = [], []
     for i, m in enumerate(inp.usage_metrics):
@@ -193,27 +215,56 @@ def raw_values(cur: store.Cursor, inp: Inputs, units: pd.DataFrame | None = None
     metric_params = ", ".join(f"$m{i}" for i in range(len(inp.usage_metrics))) or "NULL"
     params.update({f"h{i}": p for i, p in enumerate(risk.HIGH_PRIORITIES)})
     high = ", ".join(f"$h{i}" for i in range(len(risk.HIGH_PRIORITIES)))
+    xs = [quote_ident("x_" + c) for c in [*inp.extra_numeric, *(c for c, _ in inp.extra_categories)]]
     extra = "".join(f", TRY_CAST(a.{quote_ident(c)} AS DOUBLE) AS {quote_ident('x_' + c)}" for c in inp.extra_numeric)
     extra += "".join(f", a.{quote_ident(c)} AS {quote_ident('x_' + c)}" for c, _ in inp.extra_categories)
-    mode = _GIVEN if units is not None else _GRID
-    mode = {k: v.format(ticket_days=int(TICKET_DAYS)) for k, v in mode.items()}
+    mode = {k: v.format(nk=int(n_dates)) for k, v in (_GIVEN if units else _GRID).items()}
     sql = _SQL.format(**mode,
-                      usage_cols="".join(",\n           " + c for c in cols),
+                      usage_cols="".join(",\n                 " + c for c in cols),
                       usage_pick="".join(", " + c for c in pick), metric_params=metric_params,
                       high=high, extra_cols=extra, nps_days=int(NPS_DAYS), ticket_days=int(TICKET_DAYS),
-                      renewal_days=int(RENEWAL_STAGE_DAYS), min_term=int(STAGE_MIN_TERM_MONTHS))
-    name = "_hf_units" if units is not None else "_hf_dates"
-    frame = (units[["account_id", "t"]].assign(t=pd.to_datetime(units["t"]).dt.date) if units is not None
-             else pd.DataFrame({"t": pd.to_datetime(pd.Series(list(dates or []), dtype="datetime64[ns]")).dt.date}))
-    if units is None:
-        frame["t"] = frame["t"].astype("datetime64[s]")
-    cur.register(name, frame)
+                      extra_pick="".join(f", a.{x}" for x in xs), extra_names="".join(f", {x}" for x in xs),
+                      extra_sel="".join(f", mon.{x}" for x in xs),
+                      renewal_days=int(RENEWAL_STAGE_DAYS), min_term=int(STAGE_MIN_TERM_MONTHS), nk=int(n_dates))
+    return sql, params
+
+
+@contextmanager
+def registered(cur: store.Cursor, units: pd.DataFrame | None = None,
+               dates: Sequence[dt.date] | None = None) -> Iterator[int]:
+    """Registers _hf_dates (and _hf_units) for query(): the dates of the units, or the dates given; yields their
+    number."""
+    if units is not None:
+        t = pd.to_datetime(units["t"]).dt.date
+        ds = sorted(set(t))
+        frame = pd.DataFrame({"account_id": units["account_id"].astype(str).to_numpy(),
+                              "k": t.map({x: i for i, x in enumerate(ds)}).to_numpy(int)})
+        cur.register("_hf_units", frame)
+    else:
+        ds = sorted(set(pd.to_datetime(pd.Series(list(dates or []), dtype="datetime64[ns]")).dt.date))
+    cur.register("_hf_dates", pd.DataFrame({"k": np.arange(len(ds), dtype=np.int32),
+                                            "t": pd.Series(ds, dtype="datetime64[s]")}))
     try:
+        yield len(ds)
+    finally:
+        cur.unregister("_hf_dates")
+        if units is not None:
+            cur.unregister("_hf_units")
+
+
+def raw_values(cur: store.Cursor, inp: Inputs, units: pd.DataFrame | None = None,
+               dates: Sequence[dt.date] | None = None) -> pd.DataFrame:
+    """Raw factor values, one row per unit: units (account_id, t) given, or every account with ARR at each date.
+
+    Columns: account_id, t, segment, csm_id, seats, arr_now, u<i>_last, u<i>_m4 (usage month means),
+    arr_last, arr_12m, tenure_months, nps, nps_date, tickets, high_tickets, next_renewal, x_<col>.
+    """
+    with registered(cur, units, dates) as n_dates:
+        sql, params = query(inp, units is not None, n_dates)
         # Arrow-backed columns: millions of account ids and labels stay Arrow strings instead of becoming
         # Python objects (that conversion took as long as the query on the 100,000-account base).
-        return cur.sql(sql, params=params).to_arrow_table().to_pandas(types_mapper=pd.ArrowDtype)
-    finally:
-        cur.unregister(name)
+        return (cur.sql(f"SELECT * EXCLUDE (slot) FROM ({sql}) ORDER BY t, account_id", params=params)
+                .to_arrow_table().to_pandas(types_mapper=pd.ArrowDtype))
 
 
 def _ratio(a: pd.Series | np.ndarray, b: pd.Series | np.ndarray) -> np.ndarray:
@@ -251,3 +302,54 @@ def values(raw: pd.DataFrame, inp: Inputs) -> pd.DataFrame:
     for c, _vals in inp.extra_categories:
         X[f"x_{c}"] = raw[f"x_{c}"]
     return X
+
+
+# ----------------------------------------------------------------- the same values in SQL (snapshot sets)
+
+
+def sql_double(x: float) -> str:
+    """A DOUBLE literal that parses to exactly the Python float x."""
+    return f"CAST('{float(x)!r}' AS DOUBLE)"
+
+
+def _known(col: str) -> str:
+    # NULL for NaN too: DuckDB orders NaN above every number, numpy's bins call it unknown
+    return f"CASE WHEN isnan({col}) THEN NULL ELSE {col} END"
+
+
+def _clip_sql(expr: str, lo: float, hi: float) -> str:
+    return f"CASE WHEN ({expr}) < {sql_double(lo)} THEN {sql_double(lo)} WHEN ({expr}) > {sql_double(hi)} " \
+           f"THEN {sql_double(hi)} ELSE ({expr}) END"
+
+
+def _ratio_sql(a: str, b: str) -> str:
+    r = f"{_known(a)} / {b} - 1"
+    return f"CASE WHEN {_known(b)} > 0 THEN {_clip_sql(r, -1.0, 3.0)} END"
+
+
+def value_sql(inp: Inputs) -> dict[str, str]:
+    """values() as SQL expressions over query()'s columns (NULL = unknown), factor name -> expression.
+
+    One difference: a usage level is the clipped month mean v itself, not log1p(v);
+    scorecard.points_sql compares it with each edge mapped back through numpy's log1p, so the bins
+    are numpy's exactly without DuckDB's log having to agree with numpy's to the last bit.
+    """
+    out: dict[str, str] = {}
+    for i, k in enumerate(inp.metric_keys):
+        last = _known(f"u{i}_last")
+        out[f"{k}_level"] = f"CASE WHEN {last} < 0 THEN {sql_double(0.0)} ELSE {last} END"
+        out[f"{k}_trend"] = _ratio_sql(f"u{i}_last", f"u{i}_m4")
+    if inp.active_metric is not None:
+        i = list(inp.usage_metrics).index(inp.active_metric)
+        used = _known(f"u{i}_last") + " / seats"
+        out["utilisation"] = f"CASE WHEN {_known('seats')} > 0 THEN {_clip_sql(used, 0.0, 3.0)} END"
+    out["nps"] = "CAST(nps AS DOUBLE)"
+    out["tickets"] = "CAST(tickets AS DOUBLE)"
+    out["high_tickets"] = "CAST(high_tickets AS DOUBLE)"
+    out["tenure"] = "tenure_months"
+    out["contraction"] = _ratio_sql("arr_last", "arr_12m")
+    for c in inp.extra_numeric:
+        out[f"x_{c}"] = _known(quote_ident(f"x_{c}"))
+    for c, _vals in inp.extra_categories:
+        out[f"x_{c}"] = quote_ident(f"x_{c}")
+    return out

@@ -164,6 +164,60 @@ def score(cfg: Config, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return np.round(P.sum(axis=1), 2), P
 
 
+def log1p_edge(e: float) -> float:
+    """The smallest v >= 0 with numpy's log1p(v) >= e: "level >= e" is "v >= log1p_edge(e)" for a level log1p(v)."""
+    if not e > 0:
+        return 0.0 if e <= 0 else math.inf  # every v >= 0 has log1p(v) >= 0 >= e; NaN: never
+    v = float(np.expm1(e))
+    while v > 0 and np.log1p(v) >= e:  # step down while still at or above the edge ...
+        v = float(np.nextafter(v, -math.inf))
+    while not np.log1p(v) >= e:  # ... then up to the first value at or above it
+        v = float(np.nextafter(v, math.inf))
+    return v
+
+
+def points_sql(cfg: Config, values: Mapping[str, str], params: dict[str, object]) -> list[str]:
+    """points_matrix() in SQL: one expression per factor over the factor values (factors.value_sql).
+
+    Same bins as Factor.bins: an edge value falls in the upper bin, NULL is unknown, a category not
+    listed is "other"; a level is compared on its own scale (factors.value_sql). Categories are bound
+    parameters added to params; numbers are exact DOUBLE literals.
+    """
+    from app.health.factors import sql_double
+
+    out = []
+    for j, f in enumerate(cfg.factors):
+        pts = [sql_double(p) for p in f.points]
+        v = values.get(f.name)
+        if v is None:  # a factor the data no longer has: unknown
+            out.append(pts[-1])
+            continue
+        if f.kind == "x_cat":
+            whens = []
+            for i, c in enumerate(f.categories):
+                params[f"cat{j}_{i}"] = str(c)
+                whens.append(f"WHEN ({v}) = $cat{j}_{i} THEN {pts[i]}")
+            out.append(f"CASE WHEN ({v}) IS NULL THEN {pts[-1]} {' '.join(whens)} ELSE {pts[len(f.categories)]} END")
+            continue
+        edges = [log1p_edge(e) for e in f.edges] if f.kind == "level" else [float(e) for e in f.edges]
+        whens = [f"WHEN ({v}) < {sql_double(e)} THEN {pts[i]}" for i, e in enumerate(edges)]
+        out.append(f"CASE WHEN ({v}) IS NULL THEN {pts[-1]} {' '.join(whens)} ELSE {pts[len(edges)]} END")
+    return out
+
+
+def score_sql(points: Sequence[str]) -> str:
+    """score() in SQL: the sum of the points, rounded to the hundredth they are in."""
+    return f"round({' + '.join(points) or '0.0'}, 2)"
+
+
+def band_sql(cfg: Config, score: str) -> str:
+    """band() in SQL."""
+    from app.health.factors import sql_double
+
+    return (f"CASE WHEN {score} < {sql_double(cfg.red_below)} THEN 'red' "
+            f"WHEN {score} >= {sql_double(cfg.green_from)} THEN 'green' ELSE 'yellow' END")
+
+
 # ----------------------------------------------------------------- the factor list
 
 

@@ -24,7 +24,6 @@ KEEP_SETS = 3  # snapshot sets kept in the store (older ones are dropped when a 
 HORIZON_DAYS = 90  # the score is fitted on, and checked against, renewals in the next 90 days
 USAGE_WARMUP_MONTHS = 6  # as the renewal model: a unit needs 6 months of usage history before it
 MAX_FIT_UNITS = 150_000  # the most recent units are used beyond this (as the renewal model caps contracts)
-CHUNK_WEEKS = 13  # snapshot weeks scored per pass: caps memory on a large book (3.4M account-weeks at 100,000)
 
 
 def week_dates(as_of: dt.date, weeks: int = WEEKS) -> list[dt.date]:
@@ -133,8 +132,33 @@ def snapshot_set(cur: store.Cursor, cfg: Config) -> int | None:
     return rows[0][0]
 
 
+def build_sql(cfg: Config, inp: factors.Inputs, n_dates: int) -> tuple[str, dict[str, object]]:
+    """The snapshot rows of every account with ARR at each date of factors.registered(): week, account_id,
+    score, band, stage, points (one per factor, in cfg's order): score_frame() in SQL, without a round trip
+    of millions of rows through pandas (tests hold the two to the same numbers)."""
+    sql, params = factors.query(inp, False, n_dates)
+    exprs = factors.value_sql(inp)
+    vals = {n: f"v{i}" for i, n in enumerate(exprs)}  # each value computed once, in its own column
+    pts = scorecard.points_sql(cfg, vals, params)
+    lvl0 = vals[f"{inp.metric_keys[0]}_level"] if inp.metric_keys else None
+    stage = stages.stage_sql("tenure_months", vals.get("utilisation"), lvl0, "next_renewal IS NOT NULL")
+    plist = "list_value(" + ", ".join(f"p{j}" for j in range(len(pts))) + ")" if pts else "CAST([] AS DOUBLE[])"
+    score = scorecard.score_sql([f"p{j}" for j in range(len(pts))])
+    return (f"""
+        SELECT t AS week, account_id, score, {scorecard.band_sql(cfg, 'score')} AS band, stage, points
+        FROM (SELECT t, account_id, stage, {score} AS score, {plist} AS points
+              FROM (SELECT t, account_id, {stage} AS stage{"".join(f", {p} AS p{j}" for j, p in enumerate(pts))}
+                    FROM (SELECT t, account_id, tenure_months, next_renewal{
+                          "".join(f", {e} AS {vals[n]}" for n, e in exprs.items())}
+                          FROM ({sql}))))""", params)
+
+
 def ensure_snapshots(cur: store.Cursor, cfg: Config | None = None, weeks: int = WEEKS) -> int:
-    """The snapshot set of cfg (default: the config in use) for this data version, built if missing."""
+    """The snapshot set of cfg (default: the config in use) for this data version, built if missing.
+
+    One INSERT ... SELECT: factor values, points, scores, bands and stages of every account-week
+    are computed in DuckDB and written in place (build_sql).
+    """
     cfg = cfg or config(cur)
     if cfg.version is None:
         raise ValueError("save the configuration before building snapshots with it")
@@ -145,24 +169,12 @@ def ensure_snapshots(cur: store.Cursor, cfg: Config | None = None, weeks: int = 
     asof = store.as_of(cur)
     inp = factors.inputs(cur)
     dates = week_dates(asof, weeks)
-    pcols = [f"points_{n}" for n in cfg.names]
-    plist = "list_value(" + ", ".join(f"p{j}" for j in range(len(pcols))) + ")" if pcols else "[]"
     dv = store.data_version(cur)
-    with store.transaction(cur):
+    with store.transaction(cur), factors.registered(cur, dates=dates) as n_dates:
         sid = store.query_rows(cur, "SELECT coalesce(max(set_id), 0) + 1 FROM health_snapshot_sets")[0][0]
-        # CHUNK_WEEKS weeks at a time: the same scores (bins are fixed by the config), a quarter of the memory
-        for i in range(0, len(dates), CHUNK_WEEKS):
-            sf = scores_on(cur, cfg, dates[i:i + CHUNK_WEEKS], inp)
-            frame = sf[["account_id", "t", "score", "band", "stage"]].copy()
-            for j, c in enumerate(pcols):
-                frame[f"p{j}"] = sf[c].to_numpy(float)
-            del sf
-            cur.register("_hs_frame", frame)
-            try:
-                cur.execute(f"INSERT INTO health_snapshots SELECT ?, CAST(t AS DATE), account_id, score, band, stage, "
-                            f"{plist} FROM _hs_frame", [sid])
-            finally:
-                cur.unregister("_hs_frame")
+        sql, params = build_sql(cfg, inp, n_dates)
+        cur.execute(f"INSERT INTO health_snapshots SELECT CAST($sid AS INTEGER), week, account_id, score, band, "
+                    f"stage, points FROM ({sql})", {**params, "sid": sid})
         old = [r[0] for r in store.query_rows(cur, "SELECT set_id FROM health_snapshot_sets ORDER BY set_id DESC "
                                                    "OFFSET ?", [KEEP_SETS - 1])]
         for o in old:

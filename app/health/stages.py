@@ -44,3 +44,17 @@ def stage(tenure_months: np.ndarray, utilisation: np.ndarray, usage_level: np.nd
 def stuck(stage_: np.ndarray, tenure_months: np.ndarray) -> np.ndarray:
     """In onboarding past its expected length."""
     return (np.asarray(stage_) == "onboarding") & (np.nan_to_num(np.asarray(tenure_months, float)) >= ONBOARDING_MONTHS)
+
+
+def stage_sql(tenure_months: str, utilisation: str | None, usage: str | None, renewal_due: str) -> str:
+    """stage() in SQL over expressions: tenure (NULL = unknown), utilisation (NULL = unknown), the usage
+    whose level tells "any use" (level = log1p(usage), above 0 exactly when usage is), renewal due (boolean)."""
+    from app.health.factors import sql_double
+
+    t = f"coalesce({tenure_months}, 0)"
+    any_use = f"coalesce(({usage}) > 0, false)" if usage is not None else "false"
+    act = (f"CASE WHEN ({utilisation}) IS NULL THEN {any_use} ELSE ({utilisation}) >= "
+           f"{sql_double(ACTIVATION_UTILISATION)} END") if utilisation is not None else any_use
+    onb, dead = sql_double(ONBOARDING_MONTHS), sql_double(ACTIVATION_DEADLINE_MONTHS)
+    return (f"CASE WHEN {renewal_due} THEN 'renewal' WHEN {t} < {onb} OR ({t} < {dead} AND NOT ({act})) "
+            f"THEN 'onboarding' WHEN {t} < {dead} THEN 'activation' ELSE 'adoption' END")
