@@ -236,7 +236,11 @@ def _prepared(r) -> None:
 def cmd_prepare(args: argparse.Namespace) -> int:
     from app.forecasting import renewals
 
-    _prepared(renewals.prepare(_open(args), force=args.force))  # errors surface here (exit 1)
+    cur = _open(args)
+    _prepared(renewals.prepare(cur, force=args.force))  # errors surface here (exit 1)
+    done = renewals.prepared_status(cur)  # what the pages will read for this data
+    for item, created, seconds in done.itertuples(index=False):
+        print(f"  {item:<40} {created:%Y-%m-%d %H:%M:%S}  {seconds:6.1f} s")
     return 0
 
 

@@ -244,23 +244,6 @@ def cached_write(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     return _cached_write(name, data_version(), tuple(args), tuple(sorted(kwargs.items())))
 
 
-@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
-def _cached_from(fn_name: str, version: str, source_key: str, _source: Any, args: tuple, kwargs: tuple) -> Any:
-    return _REGISTRY[fn_name](_source, *args, **dict(kwargs))
-
-
-def cached_from(fn: Callable[..., T], source: Any, source_key: str, *args: Any, **kwargs: Any) -> T:
-    """fn(source, *args, **kwargs) cached by the data version, source_key and the small arguments.
-
-    For work on an earlier cached result (source) too big to hash on every rerun;
-    source_key names it (e.g. the arguments that produced it).
-    """
-    name = f"{fn.__module__}.{fn.__qualname__}"
-    _REGISTRY[name] = fn
-    return _cached_from(name, data_version(), source_key, source, tuple(args), tuple(sorted(kwargs.items())))
-
-
-
 @st.cache_data(ttl=3600, max_entries=8, show_spinner=False)
 def _parse(file_id: str, kind: str, mapping: tuple | None, sheet: str | None, date_format: str | None,
            _data: bytes, file_name: str, preset: str | None = None) -> Any:

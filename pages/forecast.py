@@ -231,7 +231,8 @@ def model_and_track_record() -> None:
 def top_down() -> None:
     """ARR, new and churned ARR forecast from their monthly history, with the backtest that chose the method."""
     q_labels = {k: v["label"] for k, v in topdown.QUANTITIES.items()}
-    quantity = st.segmented_control("Series", list(q_labels), format_func=q_labels.get, default="arr") or "arr"
+    quantity = st.segmented_control("Series", list(q_labels), format_func=q_labels.get, default="arr",
+                                    key="fc_series") or "arr"
     try:
         bt = ui.cached(topdown.backtest_quantity, quantity, segment)
     except ValueError as exc:
@@ -262,6 +263,8 @@ def top_down() -> None:
                                            if topdown.QUANTITIES[quantity].get("flow") else
                                            "the value at the quarter's last month, with that month's P10-P90."))
     st.caption(result.note)
+    if quantity == "churned_arr":  # the two views of the same window's churn, side by side in words
+        st.info(renewals.compare_top_down(fc, result.frame, topdown.METHOD_LABELS[result.method]))
     ui.downloads(chart, charts_forecast.forecast_frame(result), f"forecast_{quantity}")
     backtest_box = ui.lazy_expander("Backtest", "fc_backtest")
     if backtest_box.open:

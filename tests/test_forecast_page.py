@@ -79,6 +79,14 @@ def test_forecast_page_on_sample(sample_copy, monkeypatch):
     print(f"forecast page cold {cold:.2f} s, warm {warm * 1000:.0f} ms")
     runs = [d.value for d in at.dataframe if "within_p10_p90" in d.value.columns][0]
     assert len(runs) == 1 and runs["status"].iloc[0] == "pending"
+    # The top-down tab on churned ARR says, in words, how it compares with the bottom-up expectation.
+    at.session_state["fc_section"] = "Top-down forecast"
+    at.session_state["fc_series"] = "churned_arr"
+    at.run()
+    assert not at.exception
+    said = " ".join(i.value for i in at.info)
+    assert re.search(r"Bottom-up: of \$[\d,]+ ARR due by .*expected to be lost at renewal", said), said
+    assert re.search(r"Top-down \(\w[\w ]*\) forecasts \$[\d,]+ of churned ARR over the same 3 months", said), said
     # Switching to a 4-quarter window raises ARR due.
     at.sidebar.select_slider[0].set_value(4).run()
     assert not at.exception

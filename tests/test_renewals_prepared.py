@@ -69,9 +69,15 @@ def test_a_new_import_invalidates_the_prepared_forecasts(sample_copy, tmp_path):
 
 
 @pytest.mark.slow
-def test_the_page_reads_the_prepared_forecasts(sample_copy, monkeypatch):
+def test_the_page_reads_the_prepared_forecasts(sample_copy, monkeypatch, capsys):
+    from app import cli
+
+    assert cli.main(["prepare", "--db", str(sample_copy)]) == 0  # as `python -m app load` runs it
+    said = capsys.readouterr().out
+    assert said.startswith("Prepared the renewal forecasts in ")
+    for item in ("scored", "calibration:3", "view:3:", "view:6:"):  # what the page reads, listed
+        assert f"\n  {item} " in said, said
     con = store.connect(sample_copy)
-    renewals.prepare(con, segments=False)
     expected = renewals.forecast_view(con, 3, None).forecast.totals
     con.close()
 
