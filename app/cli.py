@@ -272,6 +272,10 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     cur = _open(args)
     if args.what == "arr-bridge":
         df = metrics.arr_bridge(cur, segment=args.segment)
+    elif args.what == "renewal-rates":
+        df = metrics.renewal_rates(cur, args.freq, args.segment)
+    elif args.what == "headwinds":
+        df = metrics.headwind_tailwind(cur, args.freq, args.segment)
     else:
         df = metrics.retention_series(cur, args.window_months, args.segment)[metrics.RETENTION_CLI_COLUMNS]
     _emit(df, args.format, args.out)
@@ -523,6 +527,8 @@ def _add_store_commands(sub) -> None:
 
 def _add_report_commands(sub) -> None:
     """export, metrics, forecast, health and plan: reading the store."""
+    from app.analytics import metrics
+
     sp = _with_db(sub.add_parser("export", help="export derived data"))
     sp.add_argument("what", choices=["arr-monthly"])
     sp.add_argument("--format", choices=["csv", "parquet"], default="csv")
@@ -530,9 +536,15 @@ def _add_report_commands(sub) -> None:
     sp.set_defaults(fn=cmd_export)
 
     sp = _with_db(sub.add_parser("metrics", help="retention metrics"))
-    sp.add_argument("what", choices=["arr-bridge", "retention"])
+    sp.add_argument("what", choices=["arr-bridge", "retention", "renewal-rates", "headwinds"],
+                    help="arr-bridge: the monthly ARR bridge; retention: trailing GRR, NRR and logo retention per "
+                         "month; renewal-rates: renewal rate of the contracts due in each period (known outcomes); "
+                         "headwinds: churn + contraction (headwind) and expansion (tailwind) as shares of the "
+                         "period's starting ARR")
     sp.add_argument("--segment", help="only accounts whose current segment is S")
     sp.add_argument("--window-months", type=int, default=12, help="retention window (retention only)")
+    sp.add_argument("--freq", choices=list(metrics.FREQS), default="quarter",
+                    help="period of renewal-rates and headwinds (fiscal quarters and years, as set on the Data page)")
     sp.add_argument("--format", choices=["csv", "json"], default="csv")
     sp.add_argument("--out")
     sp.set_defaults(fn=cmd_metrics)

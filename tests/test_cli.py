@@ -4,6 +4,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 
 from app import cli
@@ -63,3 +64,21 @@ def test_missing_file_is_a_clear_error(tmp_path):
 def test_bad_map_argument(tmp_path):
     r = run("load", "accounts", str(BADFILES / "semicolon.csv"), "--db", str(tmp_path / "c.duckdb"), "--map", "x")
     assert r.returncode == 2 and "SOURCE=TARGET" in r.stderr
+
+
+def test_metrics_renewal_rates_and_headwinds(tmp_path):
+    """The per-period renewal rate and headwind/tailwind tables, as CSV, equal the library's."""
+    from app.analytics import metrics
+
+    db = tmp_path / "m.duckdb"
+    assert cli.main(["sample", "--db", str(db), "--accounts", "300", "--as-of", "2026-10-31"]) == 0
+    for what, fn in (("renewal-rates", metrics.renewal_rates), ("headwinds", metrics.headwind_tailwind)):
+        out = tmp_path / f"{what}.csv"
+        assert cli.main(["metrics", what, "--freq", "year", "--db", str(db), "--out", str(out)]) == 0
+        con = store.connect(db, read_only=True)
+        want = fn(con, "year")
+        con.close()
+        got = pd.read_csv(out)
+        assert list(got.columns) == list(want.columns) and len(got) == len(want) > 0
+        num = want.select_dtypes("number").columns
+        assert np.allclose(got[num].to_numpy(float), want[num].to_numpy(float), equal_nan=True)
