@@ -403,6 +403,30 @@ def _pack_bytes(path: str, kind: str, fmt_: str, segment: str | None, scenarios:
             con.close()
 
 
+def store_bytes(fn: Callable[..., bytes], *args: Any) -> Callable[[], bytes]:
+    """data= for st.download_button (with on_click="ignore"): fn(connection, *args) run only when clicked, on
+    its own store connection as the packs are (a big export is not built on every rerun)."""
+    return functools.partial(_store_bytes, str(store.db_path()), fn, args)
+
+
+def _store_bytes(path: str, fn: Callable[..., bytes], args: tuple[Any, ...]) -> bytes:
+    deadline = time.monotonic() + STORE_WAIT_SECONDS
+    while True:
+        try:
+            with _LOCK:
+                con = store.connect(path, ensure=False)
+            break
+        except store.StoreError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.25)
+    try:
+        return fn(con, *args)
+    finally:
+        with _LOCK:
+            con.close()
+
+
 _FLASH = "_flash"
 
 

@@ -5,7 +5,6 @@ import streamlit as st
 
 from app import ui
 from app.analytics import status
-from app.forecasting import renewals
 from app.health import book, scorecard, snapshots
 from app.present import fmt
 
@@ -17,16 +16,18 @@ if ui.cached(status.status).empty:
 active = scorecard.active_version(ui.write_cursor())
 try:
     cfg, set_id = ui.cached_write(book.prepare, active)
-    snap = ui.cached_write(book.latest, set_id)
 except ValueError:
-    cfg, set_id, snap = None, None, None
+    cfg, set_id = None, None
 
 account_id = st.query_params.get("account")  # the URL says which account: ?account=ID
-if snap is not None and len(snap):
-    options = snap.sort_values("name")["account_id"].tolist()
-    names = dict(zip(snap["account_id"], snap["name"], strict=True))
-else:
-    options, names = [], {}
+find = st.sidebar.text_input("Find an account", key="account_find", placeholder="id or name",
+                             help="Lists up to 50 accounts whose id or name contains this; empty: the lowest scores "
+                                  "this week. Any account opens from its link (?account=ID).")
+found = ui.cached(book.find_accounts, set_id, find)
+names = dict(zip(found["account_id"], found["name"], strict=True))
+options = found["account_id"].tolist()
+if account_id and account_id not in names:
+    options = [account_id, *options]
 
 
 def _pick() -> None:
@@ -36,8 +37,7 @@ def _pick() -> None:
 
 st.session_state["account_pick"] = account_id if account_id in options else None
 st.sidebar.selectbox("Account", options, key="account_pick", on_change=_pick, placeholder="Pick an account",
-                     format_func=lambda a: f"{names.get(a, a)} ({a})",
-                     help="Accounts scored this week; any account opens from its link (?account=ID).")
+                     format_func=lambda a: f"{names[a]} ({a})" if names.get(a) else a)
 info = ui.cached(book.account_info, account_id) if account_id else None
 if info is None:
     st.title("Account")
@@ -52,7 +52,8 @@ st.page_link("pages/health.py", label="Back to Customer health", icon=":material
 
 t = ui.cached(book.account_tables, account_id)
 hist = ui.cached_write(snapshots.history, set_id, account_id) if set_id is not None else pd.DataFrame()
-row = snap[snap["account_id"] == account_id] if snap is not None else pd.DataFrame()
+latest = ui.cached_write(book.latest_week, set_id) if set_id is not None else None
+row = hist[hist["week"] == latest] if len(hist) else hist  # scored this week: the account has ARR now
 c = st.columns(4)
 arr_now = t["arr"]["arr"].iloc[-1] if len(t["arr"]) else None
 c[0].metric("ARR", fmt.money(arr_now), help="ARR in the latest month of the ARR history (line items active at "
@@ -67,8 +68,7 @@ if len(row):
 else:
     c[1].metric("Health score", fmt.NA, help="Scored only while the account has ARR.")
 
-scored = ui.cached(renewals.score_due)
-rr = book.account_renewal_risk(scored, account_id)
+rr = ui.cached_write(book.account_renewal_risk, account_id)  # the renewal model as prepared after the import
 st.subheader("Renewals due, drivers and plays")
 if rr.empty:
     st.caption("No renewal due in the next 12 months.")

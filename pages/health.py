@@ -1,11 +1,16 @@
-"""Customer health: scores and bands, movers and why, stages, a CSM's book, the score against past renewals."""
+"""Customer health: scores and bands, movers and why, stages, a CSM's book, the score against past renewals.
+
+Every read is small and cached per data version, snapshot set and filter (app/health/book.py): counts of
+the latest week, the weakest 500 accounts, 20 movers; the CSV and XLSX are built only when clicked."""
+import datetime as dt
+
 import streamlit as st
 
 from app import ui
 from app.analytics import status
-from app.forecasting import renewals, topdown
+from app.forecasting import topdown
 from app.health import book, evaluate, scorecard, snapshots
-from app.present import export, fmt
+from app.present import fmt
 
 st.title("Customer health")
 st.caption("A weekly 0-100 score per account: the points of each factor add up to the score. Red / yellow / green "
@@ -20,56 +25,43 @@ try:
     with st.spinner("Fitting the score on past renewals and building 52 weekly snapshots (once per data change)...",
                     show_time=True):
         cfg, set_id = ui.cached_write(book.prepare, active)
-        snap = ui.cached_write(book.latest, set_id)
+        summary = ui.cached_write(book.summary, set_id)
 except ValueError as exc:
     st.info(f"No health score yet: {exc}")
     st.stop()
 
 segment = ui.segment_filter(ui.cached(topdown.segments))
-csm_names = book.csm_list(snap)
+csm_names = book.csm_list(summary)
 csm = st.sidebar.selectbox("CSM's book", ["All CSMs", *csm_names], key="health_csm",
                            help="Show one CSM's accounts, renewals due and at-risk accounts, and export their sheet.")
-view = snap if segment is None else snap[snap["segment"] == segment]
-if csm != "All CSMs":
-    view = view[view["csm_name"].fillna("(no CSM)") == csm]
+who = None if csm == "All CSMs" else csm
+view = book.filtered(summary, segment, who)
 week = view["week"].iloc[0] if len(view) else ui.as_of()
 
 st.caption(f"Configuration **{cfg.name}** (version {cfg.version}, {cfg.kind}); scores of {fmt.date(week)}. Bands: red "
            f"below {cfg.red_below:g}, green from {cfg.green_from:g}. Snapshots are built once per data version and "
            "configuration; a configuration change makes a new version, so its effect never shows as a customer's move.")
 
-n = len(view)
-counts = view["band"].value_counts()
+n = int(view["accounts"].sum())
+bands = book.band_totals(view)
 c = st.columns(4)
 c[0].metric("Accounts scored", fmt.count(n), help="Accounts with an active line item (ARR) at the score date.")
 for col, b in zip(c[1:], ("red", "yellow", "green"), strict=False):
-    arr_b = view.loc[view["band"] == b, "arr"].sum()
-    col.metric(f"{b.title()}", fmt.count(counts.get(b, 0)),
-               delta=f"{fmt.money(arr_b)} ARR", delta_color="off", delta_arrow="off",
+    col.metric(f"{b.title()}", fmt.count(int(bands.loc[b, "accounts"])),
+               delta=f"{fmt.money(bands.loc[b, 'arr'])} ARR", delta_color="off", delta_arrow="off",
                help=f"Accounts whose score is in the {b} band (red below {cfg.red_below:g}, green from "
                     f"{cfg.green_from:g}); ARR = their ARR in the score date's month.")
 
-SHOWN = 500  # rows of the accounts table sent to the browser (a 100,000-account book would take seconds per rerun)
-ACCOUNT_LINK = st.column_config.LinkColumn("Account", display_text=r"account=(.*)$",
-                                           help="Opens the account page.")
-
-
-def linked(df):
-    out = df.copy()
-    out.insert(0, "link", "/account?account=" + out["account_id"].astype(str))
-    return out
-
-
 st.subheader("Accounts, weakest first")
-table = book.with_weakest(cfg, view)
-if len(table) > SHOWN:
-    st.caption(f"The {fmt.count(SHOWN)} lowest scores of {fmt.count(len(table))}; the CSV has every account with its "
+table = ui.cached_write(book.weakest_accounts, cfg.version, set_id, segment, who)
+if n > len(table):
+    st.caption(f"The {fmt.count(len(table))} lowest scores of {fmt.count(n)}; the CSV has every account with its "
                "points per factor.")
-st.dataframe(linked(table.head(SHOWN)), hide_index=True, width="stretch",
+st.dataframe(ui.with_account_links(table), hide_index=True, width="stretch",
              column_order=["link", "name", "segment", "csm_name", "arr", "score", "band", "stage", "weakest_factor",
                            "play"],
              column_config={
-                 "link": ACCOUNT_LINK, "name": "Name", "segment": "Segment", "csm_name": "CSM",
+                 "link": ui.account_link_column(), "name": "Name", "segment": "Segment", "csm_name": "CSM",
                  "arr": st.column_config.NumberColumn("ARR", format="dollar", help="ARR in the score date's month."),
                  "score": st.column_config.ProgressColumn("Score", min_value=0, max_value=100, format="%.1f",
                                                           help="Sum of the factor points (0-100)."),
@@ -80,30 +72,27 @@ st.dataframe(linked(table.head(SHOWN)), hide_index=True, width="stretch",
                  "play": "Suggested play"})
 
 st.download_button("Scores (CSV, every account, points per factor)", key="health_csv", on_click="ignore",
-                   data=lambda: export.to_csv_bytes(table), file_name="health_scores.csv", mime="text/csv")
+                   data=ui.store_bytes(book.scores_csv, cfg.version, set_id, segment, who),
+                   file_name="health_scores.csv", mime="text/csv")
 
 st.subheader("Biggest movers this week")
-mv = ui.cached_write(snapshots.movers, set_id, 200)
-mv = mv if segment is None else mv[mv["segment"] == segment]
-if csm != "All CSMs":
-    mv = mv[mv["csm_name"].fillna("(no CSM)") == csm]
-mv = mv.head(20)
+mv = ui.cached_write(snapshots.movers, set_id, 20, None, segment, who)
 if mv.empty:
     st.info("No score changed since last week.")
 else:
-    st.dataframe(linked(mv), hide_index=True, width="stretch",
+    st.dataframe(ui.with_account_links(mv), hide_index=True, width="stretch",
                  column_order=["link", "name", "csm_name", "score_before", "score", "delta", "band_before", "band"],
-                 column_config={"link": ACCOUNT_LINK, "name": "Name", "csm_name": "CSM",
+                 column_config={"link": ui.account_link_column(), "name": "Name", "csm_name": "CSM",
                                 "score_before": st.column_config.NumberColumn("Last week", format="%.1f"),
                                 "score": st.column_config.NumberColumn("This week", format="%.1f"),
                                 "delta": st.column_config.NumberColumn("Change", format="%+.1f",
                                                                        help="This week's score - last week's; the "
                                                                             "same configuration version for both."),
                                 "band_before": "Band last week", "band": "Band"})
+    names = dict(zip(mv["account_id"], mv["name"], strict=True))
     pick = st.selectbox("Why did it move?", mv["account_id"].tolist(), key="health_mover",
-                        format_func=lambda a: f"{a} · {mv.set_index('account_id').loc[a, 'name']}")
-    weeks = snapshots.weeks_of(ui.write_cursor(), set_id)
-    ex = ui.cached_write(book.explain_move, cfg.version, pick, weeks[-2], weeks[-1])
+                        format_func=lambda a: f"{a} · {names.get(a)}")
+    ex = ui.cached_write(book.explain_move, cfg.version, pick, week - dt.timedelta(days=7), week)
     for line in ex.loc[ex["delta"] != 0, "text"]:
         st.markdown(f"- {line}")
 
@@ -111,41 +100,35 @@ st.subheader("Lifecycle stages")
 sc = st.columns([1, 2])
 sc[0].dataframe(book.stage_counts(view), hide_index=True, width="stretch",
                 column_config={"accounts": st.column_config.NumberColumn("Accounts", format="%,d")})
-stuck = ui.cached_write(book.stuck, set_id)
-stuck = stuck[stuck["account_id"].isin(view["account_id"])]
+stuck = ui.cached_write(book.stuck_accounts, set_id, segment, who)
 sc[1].caption(f"{fmt.count(len(stuck))} accounts stuck in onboarding (past its expected 3 months without reaching "
-              "40% seat utilisation).")
+              "40% seat utilisation)" + (f"; the {book.SHOWN} longest shown." if len(stuck) > book.SHOWN else "."))
 if len(stuck):
-    sc[1].dataframe(linked(stuck), hide_index=True, width="stretch",
+    sc[1].dataframe(ui.with_account_links(stuck.head(book.SHOWN)), hide_index=True, width="stretch",
                     column_order=["link", "name", "csm_name", "tenure_months", "score", "band"],
-                    column_config={"link": ACCOUNT_LINK, "name": "Name", "csm_name": "CSM",
+                    column_config={"link": ui.account_link_column(), "name": "Name", "csm_name": "CSM",
                                    "tenure_months": st.column_config.NumberColumn("Months", format="%.1f")})
 
-# the renewal model's P(renew) of contracts due (the same cached result as the Forecast page's)
-with st.spinner("Scoring the renewals due with the renewal model (once per data change)...", show_time=True):
-    scored = ui.cached(renewals.score_due)
-due = book.renewals_due(scored, scored.as_of)
-if csm != "All CSMs":
+if who is not None:
     st.subheader(f"{csm}'s book")
-    b = book.csm_book(cfg, snap if segment is None else view, due, csm)
+    # the renewal model's P(renew) of contracts due, as prepared after the import for the Forecast page
+    with st.spinner("Scoring the renewals due with the renewal model (once per data change)...", show_time=True):
+        b = ui.cached_write(book.csm_book_of, cfg.version, set_id, who, segment)
     st.caption(f"{fmt.count(len(b['accounts']))} accounts, {fmt.money(b['accounts']['arr'].sum())} ARR; "
                f"{fmt.count(len(b['renewals']))} renewals due in the next {book.RENEWAL_DAYS} days; "
                f"{fmt.count(len(b['at_risk']))} at risk (red, or P(renew) under 80%).")
-    st.dataframe(linked(b["renewals"]), hide_index=True, width="stretch",
+    st.dataframe(ui.with_account_links(b["renewals"]), hide_index=True, width="stretch",
                  column_order=["link", "name", "end_date", "arr", "billing", "p_renew", "score", "band"],
-                 column_config={"link": ACCOUNT_LINK, "name": "Name", "end_date": "Renewal date",
+                 column_config={"link": ui.account_link_column(), "name": "Name", "end_date": "Renewal date",
                                 "arr": st.column_config.NumberColumn("ARR due", format="dollar"),
                                 "p_renew": st.column_config.NumberColumn("P(renew)", format="percent",
                                                                          help="The renewal model's probability.")})
-    st.dataframe(linked(b["at_risk"]), hide_index=True, width="stretch",
+    st.dataframe(ui.with_account_links(b["at_risk"]), hide_index=True, width="stretch",
                  column_order=["link", "name", "score", "band", "weakest_factor", "play"],
-                 column_config={"link": ACCOUNT_LINK, "name": "Name", "weakest_factor": "Weakest factor",
+                 column_config={"link": ui.account_link_column(), "name": "Name", "weakest_factor": "Weakest factor",
                                 "play": "Suggested play"})
-    names = [csm]
-else:
-    names = csm_names
 st.download_button("CSM books (XLSX, one sheet per CSM)", key="health_xlsx", on_click="ignore",
-                   data=lambda: book.book_xlsx(cfg, snap, due, names),
+                   data=ui.store_bytes(book.books_xlsx, cfg.version, set_id, tuple([csm] if who else csm_names)),
                    file_name="csm_books.xlsx",
                    mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 

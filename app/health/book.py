@@ -36,8 +36,8 @@ def with_weakest(cfg: Config, snap: pd.DataFrame) -> pd.DataFrame:
 
 
 def csm_list(snap: pd.DataFrame) -> list[str]:
-    """CSM names in a snapshot, sorted ('(no CSM)' for accounts without one)."""
-    return sorted(snap["csm_name"].fillna("(no CSM)").unique().tolist())
+    """CSM names in a snapshot (or a summary), sorted ('(no CSM)' for accounts without one)."""
+    return sorted(snap["csm_name"].fillna(snapshots.NO_CSM).unique().tolist())
 
 
 def renewals_due(scored: renewals.ScoredRenewals, as_of: dt.date, days: int = RENEWAL_DAYS) -> pd.DataFrame:
@@ -51,7 +51,7 @@ def renewals_due(scored: renewals.ScoredRenewals, as_of: dt.date, days: int = RE
 def csm_book(cfg: Config, snap: pd.DataFrame, due: pd.DataFrame, csm_name: str) -> dict[str, pd.DataFrame]:
     """{'accounts': the CSM's accounts with score, band, stage, ARR, weakest factor and play (worst first),
     'renewals': their renewals due with P(renew), 'at_risk': red accounts and accounts whose renewal P is under 80%}."""
-    s = snap[snap["csm_name"].fillna("(no CSM)") == csm_name]
+    s = snap[snap["csm_name"].fillna(snapshots.NO_CSM) == csm_name]
     acc = with_weakest(cfg, s)[["account_id", "name", "segment", "arr", "score", "band", "stage", "weakest_factor",
                                 "play"]].sort_values(["score", "account_id"], ignore_index=True)
     r = due.merge(acc[["account_id", "name", "score", "band"]], on="account_id").sort_values(
@@ -91,6 +91,108 @@ def _sheet_name(name: str, used: set[str]) -> str:
     return out
 
 
+# ----------------------------------------------------------------- the health page: small, precomputed reads
+# Each is computed once per data version, set and filter (the page caches them: ui.cached_write) and is
+# small: a 100,000-account book never comes into the app process as a whole.
+
+SHOWN = 500  # accounts listed on the page (the CSV has every one)
+
+
+def summary(cur: store.Cursor, set_id: int) -> pd.DataFrame:
+    """The latest week of a set counted: segment, csm_name, band, stage, accounts, arr, week (one row per
+    combination present; the page adds up the rows of its segment and CSM)."""
+    df = store.query_df(
+        cur,
+        f"""
+        SELECT a.segment, coalesce(o.csm_name, '{snapshots.NO_CSM}') AS csm_name, h.band, h.stage,
+               count(*) AS accounts, sum(coalesce(m.arr, 0)) AS arr, any_value(h.week) AS week
+        FROM health_snapshots h
+        LEFT JOIN accounts a ON a.account_id = h.account_id
+        LEFT JOIN account_csm o ON o.account_id = h.account_id
+        LEFT JOIN arr_monthly m ON m.account_id = h.account_id AND m.month = date_trunc('month', h.week)
+        WHERE h.set_id = $s AND h.week = (SELECT max(week) FROM health_snapshots WHERE set_id = $s)
+        GROUP BY ALL ORDER BY ALL
+        """, {"s": set_id})
+    df["week"] = pd.to_datetime(df["week"]).dt.date
+    return df
+
+
+def filtered(summary_: pd.DataFrame, segment: str | None, csm: str | None) -> pd.DataFrame:
+    """The summary rows of one segment and one CSM (None: all)."""
+    m = np.ones(len(summary_), bool)
+    if segment is not None:
+        m &= (summary_["segment"] == segment).to_numpy()
+    if csm is not None:
+        m &= (summary_["csm_name"] == csm).to_numpy()
+    return summary_[m]
+
+
+def band_totals(view: pd.DataFrame) -> pd.DataFrame:
+    """accounts and arr per band (red, yellow, green) of summary rows."""
+    g = view.groupby("band")[["accounts", "arr"]].sum()
+    return g.reindex(["red", "yellow", "green"], fill_value=0)
+
+
+def weakest_accounts(cur: store.Cursor, version: int, set_id: int, segment: str | None = None,
+                     csm: str | None = None, n: int = SHOWN) -> pd.DataFrame:
+    """The n lowest scores of the latest week (of a segment, a CSM) with their weakest factor and play."""
+    return with_weakest(scorecard.load(cur, version), snapshots.snapshot(cur, set_id, segment=segment, csm=csm,
+                                                                         limit=n))
+
+
+def scores_csv(cur: store.Cursor, version: int, set_id: int, segment: str | None = None,
+               csm: str | None = None) -> bytes:
+    """Every account of the latest week (of a segment, a CSM) with its points per factor, as CSV (on click)."""
+    return export.to_csv_bytes(weakest_accounts(cur, version, set_id, segment, csm, n=None))  # type: ignore[arg-type]
+
+
+def stuck_accounts(cur: store.Cursor, set_id: int, segment: str | None = None,
+                   csm: str | None = None) -> pd.DataFrame:
+    """The latest week's accounts stuck in onboarding (of a segment, a CSM), longest first."""
+    on = snapshots.snapshot(cur, set_id, segment=segment, csm=csm, stage="onboarding")
+    out = stuck_in_onboarding(cur, on)[["account_id", "name", "csm_name", "tenure_months", "score", "band"]]
+    return out.sort_values(["tenure_months", "account_id"], ascending=[False, True], ignore_index=True)
+
+
+def latest_week(cur: store.Cursor, set_id: int) -> dt.date:
+    return pd.Timestamp(store.query_rows(cur, "SELECT max(week) FROM health_snapshots WHERE set_id = ?",
+                                         [set_id])[0][0]).date()
+
+
+def due_soon(cur: store.Cursor, days: int = RENEWAL_DAYS) -> pd.DataFrame:
+    """Contracts due in the next `days` days with the renewal model's P(renew) (prepared after the import;
+    trained and stored here on first need)."""
+    scored = renewals.prepared_scored(cur)
+    return renewals_due(scored, scored.as_of, days)
+
+
+def csm_book_of(cur: store.Cursor, version: int, set_id: int, csm_name: str, segment: str | None = None
+                ) -> dict[str, pd.DataFrame]:
+    """csm_book of one CSM, read for that CSM alone."""
+    snap = snapshots.snapshot(cur, set_id, segment=segment, csm=csm_name)
+    return csm_book(scorecard.load(cur, version), snap, due_soon(cur), csm_name)
+
+
+def books_xlsx(cur: store.Cursor, version: int, set_id: int, csm_names: tuple[str, ...]) -> bytes:
+    """book_xlsx of these CSMs (on click)."""
+    snap = snapshots.snapshot(cur, set_id)
+    return book_xlsx(scorecard.load(cur, version), snap, due_soon(cur), list(csm_names))
+
+
+def find_accounts(cur: store.Cursor, set_id: int | None, text: str = "", limit: int = 50) -> pd.DataFrame:
+    """account_id, name of up to `limit` accounts whose id or name contains text (any case); with no text the
+    lowest scores of the latest week (or the first accounts by name without a snapshot set)."""
+    like = f"%{text.strip().lower()}%"
+    if text.strip() or set_id is None:
+        return store.query_df(cur, "SELECT account_id, name FROM accounts WHERE lower(account_id) LIKE $q "
+                                   "OR lower(coalesce(name, '')) LIKE $q ORDER BY name, account_id LIMIT $n",
+                              {"q": like, "n": limit})
+    return store.query_df(cur, "SELECT h.account_id, a.name FROM health_snapshots h LEFT JOIN accounts a "
+                               "USING (account_id) WHERE h.set_id = $s AND h.week = (SELECT max(week) FROM "
+                               "health_snapshots WHERE set_id = $s) ORDER BY h.score, h.account_id LIMIT $n",
+                          {"s": set_id, "n": limit})
+
+
 # ----------------------------------------------------------------- the account page
 
 
@@ -118,14 +220,16 @@ def account_tables(cur: store.Cursor, account_id: str) -> dict[str, pd.DataFrame
     }
 
 
-def account_renewal_risk(scored: renewals.ScoredRenewals, account_id: str) -> pd.DataFrame:
-    """The account's contracts due (next 12 months) with P(renew), drivers and plays of the renewal model."""
+def account_renewal_risk(cur: store.Cursor, account_id: str) -> pd.DataFrame:
+    """The account's contracts due (next 12 months) with P(renew), drivers and plays of the renewal model
+    (prepared after the import; trained and stored here on first need)."""
+    scored = renewals.prepared_scored(cur)
     c = scored.contracts
     idx = np.flatnonzero(c["account_id"].to_numpy() == account_id)
     if len(idx) == 0:
         return pd.DataFrame(columns=["end_date", "arr", "billing", "p_renew"] + renewals.DRIVER_COLS)
     rows = c.iloc[idx][["end_date", "arr", "billing", "p_renew"]].reset_index(drop=True)
-    d = renewals.drivers(scored, idx).reset_index(drop=True)
+    d = renewals.drivers(scored, idx, cur=cur).reset_index(drop=True)
     return pd.concat([rows, d], axis=1)
 
 
@@ -138,10 +242,11 @@ def breakdown(cfg: Config, row: pd.Series) -> pd.DataFrame:
     return out
 
 
-def stage_counts(snap: pd.DataFrame) -> pd.DataFrame:
+def stage_counts(view: pd.DataFrame) -> pd.DataFrame:
+    """Accounts per lifecycle stage, of snapshot rows or of summary rows (their accounts added up)."""
     from app.health import stages
 
-    n = snap["stage"].value_counts()
+    n = view.groupby("stage")["accounts"].sum() if "accounts" in view else view["stage"].value_counts()
     return pd.DataFrame({"stage": list(stages.STAGES), "accounts": [int(n.get(s, 0)) for s in stages.STAGES]})
 
 
@@ -187,19 +292,9 @@ def prepare(cur: store.Cursor, active: int | None = None) -> tuple[Config, int]:
     return cfg, snapshots.ensure_snapshots(cur, cfg)
 
 
-def latest(cur: store.Cursor, set_id: int) -> pd.DataFrame:
-    """The latest week of a snapshot set."""
-    return snapshots.snapshot(cur, set_id)
-
-
 def explain_move(cur: store.Cursor, version: int, account_id: str, before: dt.date, after: dt.date) -> pd.DataFrame:
     """snapshots.explain with the config of that version (a small cache key for pages)."""
     return snapshots.explain(cur, scorecard.load(cur, version), account_id, before, after)
-
-
-def stuck(cur: store.Cursor, set_id: int) -> pd.DataFrame:
-    """The latest week's accounts stuck in onboarding."""
-    return stuck_in_onboarding(cur, snapshots.snapshot(cur, set_id))
 
 
 def evaluate_version(cur: store.Cursor, version: int) -> dict[str, pd.DataFrame]:

@@ -193,12 +193,15 @@ def set_info(cur: store.Cursor, set_id: int) -> dict:
             "factors": json.loads(r[4]), "seconds": r[5]}
 
 
-def snapshot(cur: store.Cursor, set_id: int, week: dt.date | None = None) -> pd.DataFrame:
-    """One week of a set (default: the latest) with names, CSM names and ARR: one row per account."""
+def snapshot(cur: store.Cursor, set_id: int, week: dt.date | None = None, segment: str | None = None,
+             csm: str | None = None, limit: int | None = None, stage: str | None = None) -> pd.DataFrame:
+    """One week of a set (default: the latest) with names, CSM names and ARR: one row per account, lowest
+    score first; optionally one segment, one CSM's accounts ('(no CSM)' for none), one stage, the lowest
+    `limit` only."""
     info = set_info(cur, set_id)
     df = store.query_df(
         cur,
-        """
+        f"""
         SELECT h.account_id, a.name, a.segment, a.csm_id, o.csm_name, h.week, h.stage, h.score, h.band,
                coalesce(m.arr, 0) AS arr, h.points
         FROM health_snapshots h
@@ -206,8 +209,10 @@ def snapshot(cur: store.Cursor, set_id: int, week: dt.date | None = None) -> pd.
         LEFT JOIN account_csm o ON o.account_id = h.account_id
         LEFT JOIN arr_monthly m ON m.account_id = h.account_id AND m.month = date_trunc('month', h.week)
         WHERE h.set_id = $s AND h.week = coalesce($w, (SELECT max(week) FROM health_snapshots WHERE set_id = $s))
+          AND {latest_filter(segment, csm)} AND ($stage IS NULL OR h.stage = $stage)
         ORDER BY h.score, h.account_id
-        """, {"s": set_id, "w": week})
+        LIMIT $limit
+        """, {"s": set_id, "w": week, "segment": segment, "csm": csm, "limit": limit, "stage": stage})
     return _unpack(df, info["factors"])
 
 
@@ -229,15 +234,27 @@ def history(cur: store.Cursor, set_id: int, account_id: str) -> pd.DataFrame:
     return _unpack(df, info["factors"])
 
 
-def movers(cur: store.Cursor, set_id: int, n: int = 20, week: dt.date | None = None) -> pd.DataFrame:
-    """The largest score changes from the week before to week (default the latest), both from set_id only.
+def latest_filter(segment: str | None, csm: str | None, alias_a: str = "a", alias_o: str = "o") -> str:
+    """SQL condition for an optional segment and CSM name ('(no CSM)' for none): parameters $segment, $csm."""
+    return (f"($segment IS NULL OR {alias_a}.segment = $segment) "
+            f"AND ($csm IS NULL OR coalesce({alias_o}.csm_name, '{NO_CSM}') = $csm)")
 
-    account_id, name, csm_name, score_before, score, delta, band, delta_<factor>; largest |delta| first.
+
+NO_CSM = "(no CSM)"
+
+
+def movers(cur: store.Cursor, set_id: int, n: int = 20, week: dt.date | None = None, segment: str | None = None,
+           csm: str | None = None) -> pd.DataFrame:
+    """The largest score changes from the week before to week (default the latest), both from set_id only;
+    optionally of one segment and one CSM's accounts.
+
+    account_id, name, segment, csm_name, score_before, score, delta, band, band_before, stage, delta_<factor>;
+    largest |delta| first.
     """
     info = set_info(cur, set_id)
     df = store.query_df(
         cur,
-        """
+        f"""
         WITH w AS (SELECT coalesce($w, (SELECT max(week) FROM health_snapshots WHERE set_id = $s)) AS week)
         SELECT b.account_id, a.name, a.segment, o.csm_name, p.score AS score_before, b.score,
                round(b.score - p.score, 2) AS delta, b.band, p.band AS band_before, b.stage, p.points AS points_before,
@@ -247,10 +264,10 @@ def movers(cur: store.Cursor, set_id: int, n: int = 20, week: dt.date | None = N
              AND p.week = b.week - INTERVAL 7 DAY
         LEFT JOIN accounts a ON a.account_id = b.account_id
         LEFT JOIN account_csm o ON o.account_id = b.account_id
-        WHERE b.set_id = $s AND b.week = (SELECT week FROM w) AND b.score <> p.score
+        WHERE b.set_id = $s AND b.week = (SELECT week FROM w) AND b.score <> p.score AND {latest_filter(segment, csm)}
         ORDER BY abs(b.score - p.score) DESC, b.account_id
         LIMIT $n
-        """, {"s": set_id, "w": week, "n": n})
+        """, {"s": set_id, "w": week, "n": n, "segment": segment, "csm": csm})
     names = info["factors"]
     P1 = np.array(df["points"].tolist(), dtype=float).reshape(len(df), len(names))
     P0 = np.array(df["points_before"].tolist(), dtype=float).reshape(len(df), len(names))
