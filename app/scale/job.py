@@ -1,11 +1,15 @@
 """Entry point for `spark-submit` / a Databricks Python-script task: the app's CLI, unchanged.
 
     zip -qr app.zip app
-    spark-submit --master yarn --py-files app.zip app/scale/job.py usage-rollup --engine spark \\
-        --events s3://lake/events/2026/11/ --out s3://lake/cs/usage_daily/2026-11/
+    spark-submit --master yarn --py-files app.zip --conf spark.pyspark.python=/opt/cs-planner/bin/python \\
+        app/scale/job.py usage-rollup --engine spark \\
+        --events s3://lake/events/2026/11/ --out s3://lake/cs/usage_daily/2026-11/ --no-account-check
 
-The launcher's Spark session (master, executors, credentials for s3:// or abfss://) is used as it
-is (app/scale/spark.py); only the session time zone is set to UTC while the rollup runs.
+spark.pyspark.python (or PYSPARK_PYTHON): a Python with requirements.txt installed, on the driver
+and the nodes (the CLI imports pandas and DuckDB). The launcher's Spark session (master, executors,
+credentials for s3:// or abfss://) is used as it is (app/scale/spark.py); only the session time zone
+is set to UTC while the rollup runs. Run in the tests as written, in local mode, from app.zip alone
+(tests/test_scale_submit.py).
 """
 from __future__ import annotations
 

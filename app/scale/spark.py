@@ -1,8 +1,10 @@
 """The Spark session the scale commands use: an existing one on a cluster, or local mode here.
 
 On a real cluster (``spark-submit`` or a Databricks job) a session already exists or is built by
-the launcher's settings: ``session()`` takes it as it is. Only when no master is configured anywhere
-(a laptop, the tests) it starts ``local[N]`` with the web UI off and few shuffle partitions.
+the launcher's settings: ``session()`` takes it as it is (master, executors, shuffle partitions, and
+the executors' Python from ``spark.pyspark.python`` / ``PYSPARK_PYTHON``). Only when no master is
+configured anywhere (a laptop, the tests) it starts ``local[N]`` with the web UI off, few shuffle
+partitions, and this interpreter (with the checkout on PYTHONPATH) as the workers' Python.
 
 Either way the session time zone is set to UTC for the duration of a rollup (``utc_session``): the
 rollup's SQL reads timestamps without an offset as UTC and converts to the rollup's zone itself.
@@ -42,12 +44,14 @@ def session(master: str | None = None, shuffle_partitions: int | None = None, ap
     active = SparkSession.getActiveSession()
     if active is not None and master is None:
         return active
-    _python_env()
     b = SparkSession.builder.appName(app_name)
     configured = master or os.environ.get("SPARK_MASTER")
-    if configured is None and _launched():  # spark-submit / Databricks: their master and settings stand
+    if configured is None and _launched():
+        # spark-submit / Databricks: their master, settings and Python (spark.pyspark.python or
+        # PYSPARK_PYTHON) stand; this interpreter's path may not exist on the executors.
         pass
     elif configured is None or configured.startswith("local"):
+        _python_env()
         b = (b.master(configured or LOCAL_MASTER)
              .config("spark.ui.enabled", "false")
              .config("spark.ui.showConsoleProgress", "false")
