@@ -80,8 +80,10 @@ d AS (  -- the dates, numbered k; c = the month after t's last complete month, n
                  CAST(date_trunc('month', CAST(t AS DATE) + 1) AS DATE) AS c FROM _hf_dates)
 ),
 keys AS MATERIALIZED (  -- an integer key per account: every join on a big table below is on integers
-    SELECT account_id, CAST(row_number() OVER (ORDER BY account_id) AS BIGINT) AS ak
-    FROM (SELECT DISTINCT CAST(account_id AS VARCHAR) AS account_id FROM {key_source})
+    SELECT account_id, ak
+    FROM (SELECT account_id, CAST(row_number() OVER (ORDER BY account_id) AS BIGINT) AS ak
+          FROM (SELECT DISTINCT CAST(account_id AS VARCHAR) AS account_id FROM {key_source}))
+    WHERE ak % {parts} = {part}  -- one part of the accounts at a time (snapshots.ensure_snapshots)
 ),
 subs AS MATERIALIZED (  -- line items with ARR, by account key and product number
     SELECT y.ak, CAST(dense_rank() OVER (ORDER BY s.product) AS INTEGER) AS pk, s.start_date,
@@ -106,13 +108,11 @@ seats AS (  -- each date in the piece it falls in (slot = account x date): one r
 ),
 {base_cte},
 um AS (  -- usage per account and month, one column per metric (a month's rows averaged)
-    SELECT y.ak, u.* EXCLUDE (account_id)
-    FROM (SELECT account_id, CAST(date_trunc('month', date) AS DATE) AS month{usage_cols}
-          FROM usage
-          WHERE metric IN ({metric_params}) AND date >= (SELECT min(c) FROM d) - INTERVAL 4 MONTH
-            AND date < (SELECT max(c) FROM d)
-          GROUP BY ALL) u
-    JOIN keys y ON y.account_id = u.account_id
+    SELECT y.ak, CAST(date_trunc('month', u.date) AS DATE) AS month{usage_cols}
+    FROM usage u JOIN keys y ON y.account_id = u.account_id
+    WHERE u.metric IN ({metric_params}) AND u.date >= (SELECT min(c) FROM d) - INTERVAL 4 MONTH
+      AND u.date < (SELECT max(c) FROM d)
+    GROUP BY ALL
 ),
 am AS (  -- monthly ARR of the months needed
     SELECT y.ak, m.month, m.arr
@@ -202,15 +202,17 @@ _GIVEN = dict(key_source="_hf_units", base_cte="""base AS (
 )""")
 
 
-def query(inp: Inputs, units: bool, n_dates: int) -> tuple[str, dict[str, object]]:
-    """The factor query and its parameters: rows (ak, k, account_id, t, raw values) over the tables _hf_dates
-    (k, t) and, for units, _hf_units (account_id, k). Usage metric names and priorities are bound parameters;
-    identifiers are fixed or whitelisted."""
+def query(inp: Inputs, units: bool, n_dates: int, part: int = 0,
+          parts: int = 1) -> tuple[str, dict[str, object]]:
+    """The factor query and its parameters: rows (slot, account_id, t, raw values) over the tables _hf_dates
+    (k, t) and, for units, _hf_units (account_id, k); with parts > 1, only the accounts of one part (their
+    integer key modulo parts). Usage metric names and priorities are bound parameters; identifiers are fixed
+    or whitelisted."""
     params: dict[str, object] = {}
     cols, pick = [], []
     for i, m in enumerate(inp.usage_metrics):
         params[f"m{i}"] = m
-        cols.append(f"avg(value) FILTER (WHERE metric = $m{i}) AS v{i}")
+        cols.append(f"avg(u.value) FILTER (WHERE u.metric = $m{i}) AS v{i}")
         pick += [f"l.v{i} AS u{i}_last", f"p.v{i} AS u{i}_m4"]
     metric_params = ", ".join(f"$m{i}" for i in range(len(inp.usage_metrics))) or "NULL"
     params.update({f"h{i}": p for i, p in enumerate(risk.HIGH_PRIORITIES)})
@@ -220,12 +222,13 @@ def query(inp: Inputs, units: bool, n_dates: int) -> tuple[str, dict[str, object
     extra += "".join(f", a.{quote_ident(c)} AS {quote_ident('x_' + c)}" for c, _ in inp.extra_categories)
     mode = {k: v.format(nk=int(n_dates)) for k, v in (_GIVEN if units else _GRID).items()}
     sql = _SQL.format(**mode,
-                      usage_cols="".join(",\n                 " + c for c in cols),
+                      usage_cols="".join(",\n           " + c for c in cols),
                       usage_pick="".join(", " + c for c in pick), metric_params=metric_params,
                       high=high, extra_cols=extra, nps_days=int(NPS_DAYS), ticket_days=int(TICKET_DAYS),
                       extra_pick="".join(f", a.{x}" for x in xs), extra_names="".join(f", {x}" for x in xs),
                       extra_sel="".join(f", mon.{x}" for x in xs),
-                      renewal_days=int(RENEWAL_STAGE_DAYS), min_term=int(STAGE_MIN_TERM_MONTHS), nk=int(n_dates))
+                      renewal_days=int(RENEWAL_STAGE_DAYS), min_term=int(STAGE_MIN_TERM_MONTHS), nk=int(n_dates),
+                      part=int(part), parts=int(parts))
     return sql, params
 
 

@@ -24,6 +24,7 @@ KEEP_SETS = 3  # snapshot sets kept in the store (older ones are dropped when a 
 HORIZON_DAYS = 90  # the score is fitted on, and checked against, renewals in the next 90 days
 USAGE_WARMUP_MONTHS = 6  # as the renewal model: a unit needs 6 months of usage history before it
 MAX_FIT_UNITS = 150_000  # the most recent units are used beyond this (as the renewal model caps contracts)
+PART_ACCOUNTS = 25_000  # accounts per INSERT when a set is built (DuckDB's memory for the query scales with it)
 
 
 def week_dates(as_of: dt.date, weeks: int = WEEKS) -> list[dt.date]:
@@ -132,11 +133,12 @@ def snapshot_set(cur: store.Cursor, cfg: Config) -> int | None:
     return rows[0][0]
 
 
-def build_sql(cfg: Config, inp: factors.Inputs, n_dates: int) -> tuple[str, dict[str, object]]:
+def build_sql(cfg: Config, inp: factors.Inputs, n_dates: int, part: int = 0, parts: int = 1
+              ) -> tuple[str, dict[str, object]]:
     """The snapshot rows of every account with ARR at each date of factors.registered(): week, account_id,
     score, band, stage, points (one per factor, in cfg's order): score_frame() in SQL, without a round trip
     of millions of rows through pandas (tests hold the two to the same numbers)."""
-    sql, params = factors.query(inp, False, n_dates)
+    sql, params = factors.query(inp, False, n_dates, part, parts)
     exprs = factors.value_sql(inp)
     vals = {n: f"v{i}" for i, n in enumerate(exprs)}  # each value computed once, in its own column
     pts = scorecard.points_sql(cfg, vals, params)
@@ -170,11 +172,14 @@ def ensure_snapshots(cur: store.Cursor, cfg: Config | None = None, weeks: int = 
     inp = factors.inputs(cur)
     dates = week_dates(asof, weeks)
     dv = store.data_version(cur)
+    n_accounts = store.query_rows(cur, "SELECT count(DISTINCT account_id) FROM subscriptions WHERE arr > 0")[0][0]
     with store.transaction(cur), factors.registered(cur, dates=dates) as n_dates:
         sid = store.query_rows(cur, "SELECT coalesce(max(set_id), 0) + 1 FROM health_snapshot_sets")[0][0]
-        sql, params = build_sql(cfg, inp, n_dates)
-        cur.execute(f"INSERT INTO health_snapshots SELECT CAST($sid AS INTEGER), week, account_id, score, band, "
-                    f"stage, points FROM ({sql})", {**params, "sid": sid})
+        parts = max(1, math.ceil(n_accounts / PART_ACCOUNTS))
+        for part in range(parts):  # a part of the accounts at a time: the same rows, a fraction of the memory
+            sql, params = build_sql(cfg, inp, n_dates, part, parts)
+            cur.execute(f"INSERT INTO health_snapshots SELECT CAST($sid AS INTEGER), week, account_id, score, band, "
+                        f"stage, points FROM ({sql})", {**params, "sid": sid})
         old = [r[0] for r in store.query_rows(cur, "SELECT set_id FROM health_snapshot_sets ORDER BY set_id DESC "
                                                    "OFFSET ?", [KEEP_SETS - 1])]
         for o in old:
