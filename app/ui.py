@@ -177,10 +177,11 @@ def release() -> None:
         _close(held)
 
 
-def open_connections() -> int:
-    """How many store connections this process holds now (for tests and diagnostics)."""
+def open_connections(path: Any = None) -> int:
+    """How many store connections this process holds now, to the store at path if given (for tests and
+    diagnostics: other sessions' runs may hold connections to other stores meanwhile)."""
     with _LOCK:
-        return len(_HELD)
+        return sum(1 for h in _HELD.values() if path is None or h.path == str(path))
 
 
 def fragment(fn: Callable[..., T]) -> Callable[..., T]:

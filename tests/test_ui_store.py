@@ -66,7 +66,7 @@ def test_overlapping_runs_keep_their_own_connections_and_free_the_file(db: Path)
     for t in threads:
         t.join(60)
     assert not errors, errors
-    assert ui.open_connections() == 0
+    assert ui.open_connections(db) == 0
     assert _other_process_opens(db)
 
 
@@ -82,9 +82,9 @@ def test_a_run_that_ends_without_release_is_closed_by_the_janitor(db: Path) -> N
     t.join(30)
     assert opened.is_set()
     deadline = time.monotonic() + 10 * ui.JANITOR_SECONDS
-    while ui.open_connections() and time.monotonic() < deadline:
+    while ui.open_connections(db) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert ui.open_connections() == 0
+    assert ui.open_connections(db) == 0
     assert _other_process_opens(db)
 
 
@@ -107,7 +107,7 @@ def test_release_only_closes_the_callers_connection(db: Path) -> None:
     done.set()
     t.join(30)
     assert seen == [[(1,)]]
-    assert ui.open_connections() == 0
+    assert ui.open_connections(db) == 0
 
 
 def test_an_upload_is_parsed_once_per_file_and_choices(monkeypatch: pytest.MonkeyPatch) -> None:
