@@ -216,29 +216,37 @@ def cmd_currency(args: argparse.Namespace) -> int:
 
 
 def _prepare(cur: store.Cursor) -> None:
-    """After a successful load: the renewal forecasts of the new data, stored for the forecast page
-    (renewals.prepare). A failure here leaves the import as it is (a warning; the page computes them)."""
-    from app.forecasting import renewals
+    """After a successful load: the renewal forecasts and health scores of the new data, stored for the pages
+    (app.prepare). A failure here leaves the import as it is (a warning; the pages compute them)."""
+    from app import prepare
 
-    r = renewals.prepare_after_import(cur)
-    if r is None:
-        print("warning: preparing the renewal forecasts failed (the forecast page will compute them; "
-              "run `python -m app prepare --debug` to see why)", file=sys.stderr)
-        return
-    _prepared(r)
+    _prepared(prepare.run(cur))
 
 
 def _prepared(r) -> None:
-    what = f"{len(r.done)} item(s)" if r.done else "already up to date"
-    print(f"Prepared the renewal forecasts in {r.seconds:.1f} s ({what}).")
+    if r.renewals is None:
+        print("warning: preparing the renewal forecasts failed (the forecast page will compute them; "
+              "run `python -m app prepare --debug` to see why)", file=sys.stderr)
+    else:
+        what = f"{len(r.renewals.done)} item(s)" if r.renewals.done else "already up to date"
+        print(f"Prepared the renewal forecasts in {r.renewals.seconds:.1f} s ({what}).")
+    if r.health_set is not None:
+        print(f"Health scores: snapshot set {r.health_set} (52 weeks of every account) ready in "
+              f"{r.health_seconds:.1f} s.")
+    elif r.health_note.startswith("failed"):
+        print(f"warning: building the health scores {r.health_note} (the health page will build them; "
+              "run `python -m app prepare --debug` to see why)", file=sys.stderr)
+    else:
+        print(f"No health score: {r.health_note}")
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
+    from app import prepare
     from app.forecasting import renewals
 
     cur = _open(args)
-    _prepared(renewals.prepare(cur, force=args.force))  # errors surface here (exit 1)
-    done = renewals.prepared_status(cur)  # what the pages will read for this data
+    _prepared(prepare.run(cur, force=args.force, strict=True))  # errors surface here (exit 1)
+    done = renewals.prepared_status(cur)  # what the forecast page will read for this data
     for item, created, seconds in done.itertuples(index=False):
         print(f"  {item:<40} {created:%Y-%m-%d %H:%M:%S}  {seconds:6.1f} s")
     return 0
@@ -516,8 +524,9 @@ def _add_store_commands(sub) -> None:
                     help="start-month: the rate of each line's start month; budget: each currency's latest rate")
     sp.set_defaults(fn=cmd_currency)
 
-    sp = _with_db(sub.add_parser("prepare", help="train the renewal model, score the contracts due and store the "
-                                                "forecast page's results for the current data (load does this)"))
+    sp = _with_db(sub.add_parser("prepare", help="train the renewal model, score the contracts due, build the "
+                                                "weekly health scores and store the pages' results for the current "
+                                                "data (load does this)"))
     sp.add_argument("--force", action="store_true", help="recompute even when prepared for this data already")
     sp.set_defaults(fn=cmd_prepare)
 

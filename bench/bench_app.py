@@ -9,7 +9,8 @@ Chromium with Playwright and times:
 - first render of each page: one pass over the sidebar navigation right after a cold start
   (every page's caches cold, as the first user after a restart sees them);
 - page switches: further passes over the navigation (caches warm), median per page;
-- prepare forecasts (`python -m app prepare`, what an import runs after it) before the cold starts;
+- prepare forecasts and health scores (`python -m app prepare`, what an import runs after it) before the
+  cold starts;
 - peak memory of the app process (and any children, e.g. CmdStan) after visiting every page:
   RSS sampled from /proc every 0.2 s, plus the kernel's high-water mark (VmHWM).
 
@@ -375,7 +376,8 @@ def run(db: Path, tmp: Path, cold_runs: int = 3, warm_cycles: int = 3, db_note: 
                len(app.cold)),
     ]
     n_acc = f"{accounts:,} accounts" if accounts else "the large base"
-    results.append(Result(f"prepare forecasts after import, {n_acc} (`python -m app prepare`, whole process)",
+    results.append(Result(f"prepare forecasts and health scores after import, {n_acc} (`python -m app prepare "
+                          "--force`, whole process; health scores only if not built for this data yet)",
                           t_prepare, None, None, "", 1))
     for path, t in app.first.items():
         # the forecast page's budgets (issue 11): < 5 s cold, < 300 ms warm, at 100,000 accounts
@@ -405,8 +407,9 @@ def run(db: Path, tmp: Path, cold_runs: int = 3, warm_cycles: int = 3, db_note: 
         f"Before the cold starts the store is prepared as after an import (`python -m app prepare --force`: "
         f"{t_prepare:.1f} s, a process of its own, as `python -m app load` and the Data page's Import run it): the "
         "renewal model trained, every contract due in 12 months scored, the next quarter's backfilled windows and "
-        "page views stored; the forecast page's first render reads them (other windows and segments are computed "
-        "on first view and stored).",
+        "page views stored, and the weekly health scores built (kept if the store already held them for this "
+        "data); the pages' first renders read them (other windows and segments are computed on first view and "
+        "stored).",
         "",
         f"**Peak memory of the app process** after visiting every page: {mb(app.hwm_kb):,.0f} MB (the kernel's "
         f"high-water mark VmHWM of the streamlit process); RSS sampled every 0.2 s ({app.samples} samples): "

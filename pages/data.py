@@ -1,10 +1,9 @@
 """Data: start with your own data, upload a file, check the mapping and validation, import; settings; history."""
 import streamlit as st
 
-from app import ui
+from app import prepare, ui
 from app.data import importer, store
 from app.data.schema import KINDS
-from app.forecasting import renewals
 from app.rules import periods
 from app.sources import db, fx, presets, refresh
 
@@ -114,9 +113,9 @@ if upload is not None:
                  ok=report.ok)
         if report.ok:  # the file is in: start the next upload from an empty uploader
             st.session_state[UPLOAD_GEN] = st.session_state.get(UPLOAD_GEN, 0) + 1
-            with st.spinner("Preparing the renewal forecasts for the new data (the model, every contract due)...",
-                            show_time=True):
-                renewals.prepare_after_import(ui.write_cursor())
+            with st.spinner("Preparing the forecasts and health scores for the new data (the renewal model, "
+                            "every contract due, 52 weekly scores)...", show_time=True):
+                prepare.run(ui.write_cursor())
         st.rerun()  # a new run reads the new data everywhere
 
 with st.expander("Admin: load from a PostgreSQL query"):
@@ -144,7 +143,7 @@ with st.expander("Admin: load from a PostgreSQL query"):
             ui.flash(report.message + "".join(f"\n- {n}" for n in report.notes) if report.ok else report.message,
                      ok=report.ok)
             if report.ok:
-                renewals.prepare_after_import(ui.write_cursor())
+                prepare.run(ui.write_cursor())
             st.rerun()
 
 st.subheader("Settings")
@@ -161,8 +160,8 @@ with s1.form("as_of_form", border=True):
                              "ticket or churn date; or last month when a subscription is still running).")
     if st.form_submit_button("Save as-of date"):
         store.set_as_of(ui.write_cursor(), pick)
-        with st.spinner("Preparing the renewal forecasts at the new as-of date...", show_time=True):
-            renewals.prepare_after_import(ui.write_cursor())
+        with st.spinner("Preparing the forecasts and health scores at the new as-of date...", show_time=True):
+            prepare.run(ui.write_cursor())
         ui.flash(f"As-of date: {'follows the data' if pick is None else f'{pick:%d %b %Y}'}.", ok=True)
         st.rerun()
 with s2.form("fiscal_form", border=True):
@@ -207,7 +206,8 @@ with st.expander("Reset to the sample company"):
     if st.button("Reset to sample data", disabled=not sure):
         with st.spinner("Generating the sample company..."):
             importer.load_sample(ui.write_cursor())
-        with st.spinner("Preparing the renewal forecasts (the model, every contract due)...", show_time=True):
-            renewals.prepare_after_import(ui.write_cursor())
+        with st.spinner("Preparing the forecasts and health scores (the renewal model, every contract due, "
+                        "52 weekly scores)...", show_time=True):
+            prepare.run(ui.write_cursor())
         ui.flash("The sample company is loaded.", ok=True)
         st.rerun()

@@ -77,6 +77,7 @@ def test_the_page_reads_the_prepared_forecasts(sample_copy, monkeypatch, capsys)
     assert said.startswith("Prepared the renewal forecasts in ")
     for item in ("scored", "calibration:3", "view:3:", "view:6:"):  # what the page reads, listed
         assert f"\n  {item} " in said, said
+    assert "Health scores: snapshot set " in said, said  # built after the forecasts, not on the page
     con = store.connect(sample_copy)
     expected = renewals.forecast_view(con, 3, None).forecast.totals
     con.close()
@@ -94,3 +95,25 @@ def test_the_page_reads_the_prepared_forecasts(sample_copy, monkeypatch, capsys)
     at.run()
     assert not at.exception, at.exception
     assert "AUC" in {m.label for m in at.metric}
+
+
+def test_the_health_pages_read_the_scores_prepared_after_import(sample_copy, monkeypatch):
+    """app.prepare builds the weekly health scores after an import: the health and account pages then
+    read them and never build a snapshot set themselves."""
+    from app import prepare
+    from app.health import snapshots
+
+    con = store.connect(sample_copy)
+    r = prepare.run(con, strict=True)
+    assert r.health_set is not None and r.renewals is not None
+    assert snapshots.snapshot_set(con, snapshots.config(con)) == r.health_set
+    con.close()
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("a page built health snapshots although they were prepared")
+
+    monkeypatch.setattr(snapshots, "build_sql", no_build)
+    monkeypatch.setenv("CS_DB", str(sample_copy))
+    for page in ("pages/health.py", "pages/account.py"):
+        at = app_page(page, 120)
+        assert not at.exception, (page, at.exception)

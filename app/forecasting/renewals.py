@@ -1105,17 +1105,6 @@ def prepare(cur: store.Cursor, horizons: Sequence[int] = PREPARED_HORIZONS, segm
     return PrepareReport(key, time.perf_counter() - t0, tuple(done))
 
 
-def prepare_after_import(cur: store.Cursor) -> PrepareReport | None:
-    """prepare() after a successful import or setting (the Data page, `python -m app load`): a failure
-    here is logged and leaves the import as it is (the page then computes what it needs); None then."""
-    try:
-        return prepare(cur)
-    except Exception:
-        _log.warning("preparing the renewal forecasts failed; the forecast page will compute them",
-                     exc_info=True)
-        return None
-
-
 def prepared_status(cur: store.Cursor) -> pd.DataFrame:
     """What is prepared for the current data version: item, created_at, seconds."""
     return store.query_df(cur, "SELECT item, created_at, seconds FROM renewal_prepared WHERE data_key = ? "
