@@ -266,3 +266,23 @@ def test_rows_with_more_or_fewer_fields_than_the_header_are_named(two_accounts_c
                                                       (4, "A-2,2024-01-01,2025-01-01")]
     assert "found 5" in r.problems[0].expected and "found 3" in r.problems[1].expected
     assert rows(two_accounts_cur, "subscriptions").empty
+
+
+def test_a_folder_of_parquet_parts_loads_as_one_table(two_accounts_cur, tmp_path):
+    """What Spark and the usage rollup write (part files beside _SUCCESS and .crc) loads as one file would."""
+    out = tmp_path / "usage_rollup"
+    out.mkdir()
+    part = pd.DataFrame({"account_id": ["A-1", "A-2"], "date": pd.to_datetime(["2024-03-01", "2024-03-01"]).date,
+                         "metric": "logins", "value": [3.0, 5.0]})
+    part.to_parquet(out / "part-00000.parquet", index=False)
+    part.assign(metric="active_users", value=[1.0, 2.0]).to_parquet(out / "part-00001.parquet", index=False)
+    (out / "_SUCCESS").write_bytes(b"")
+    (out / ".part-00000.parquet.crc").write_bytes(b"\x00")
+    r = importer.import_path(two_accounts_cur, "usage", out)
+    assert r.ok, r.message
+    got = rows(two_accounts_cur, "usage").sort_values(["metric", "account_id"])
+    assert list(got["value"]) == [1.0, 2.0, 3.0, 5.0] and r.rows == 4
+    empty = tmp_path / "empty_folder"
+    empty.mkdir()
+    r = importer.import_path(two_accounts_cur, "usage", empty)
+    assert not r.ok and "a folder of Parquet part files (found no *.parquet in it)" in r.message

@@ -924,11 +924,29 @@ def _refuse(cur: store.Cursor, kind: str, file_name: str, mode: str, data: bytes
 
 
 def import_path(cur: store.Cursor, kind: str, path: str | Path, **kwargs) -> ImportReport:
+    """import_file of a file on disk, or of a folder of Parquet part files (what Spark and the usage rollup
+    write: part-*.parquet beside _SUCCESS and .crc files) read as one table."""
     p = Path(path)
+    mode = kwargs.get("mode", "replace")
+    if p.is_dir():
+        parts = sorted(q for q in p.glob("*.parquet") if not q.name.startswith((".", "_")))
+        if not parts:
+            return ImportReport(False, kind, p.name, mode, 0, (Problem(
+                str(p), None, None, None, "a file, or a folder of Parquet part files (found no *.parquet in it)"),),
+                (), 1)
+        import pyarrow.parquet as pq
+
+        buf = io.BytesIO()
+        try:
+            pq.write_table(pq.ParquetDataset([str(q) for q in parts]).read(), buf)
+        except Exception as exc:  # parts with different columns, a damaged part
+            return ImportReport(False, kind, p.name, mode, 0, (Problem(
+                str(p), None, None, None, f"Parquet part files with the same columns ({_short(exc)})"),), (), 1)
+        return import_file(cur, kind, buf.getvalue(), f"{p.name}.parquet", **kwargs)
     try:
         data = p.read_bytes()
     except OSError as exc:
-        return ImportReport(False, kind, p.name, kwargs.get("mode", "replace"), 0,
+        return ImportReport(False, kind, p.name, mode, 0,
                             (Problem(str(p), None, None, None, f"a readable file ({exc.strerror})"),), (), 1)
     return import_file(cur, kind, data, p.name, **kwargs)
 
