@@ -129,12 +129,14 @@ def measure(big: Path, tmp: Path, quick: bool = False) -> str:
                      "before the pages", pages_rss0 / 1024),
     ] if peak_reset else []
     notes = (f"Load: {load_before} before the build, {load_after} after it. Snapshots are built once per data "
-             "version and configuration version on first need (the health or account page, `python -m app health`), "
-             "not inside the import (a 1M-row import must stay under 3 s); see docs/health.md. The set is built "
-             f"{snapshots.PART_ACCOUNTS:,} accounts at a time (one INSERT ... SELECT each): DuckDB's memory for the "
-             "query scales with the part. The peak-memory rows reset the process's high-water mark first (Linux "
-             "clear_refs) and hold the Python process with the benchmark's own imports (streamlit, AppTest). "
-             "AppTest's warm rerun includes AppTest's own overhead.")
+             "version and configuration version: after every import by app/prepare.py (once the import's transaction "
+             "has committed: a 1M-row import must stay under 3 s), and on first need for a house config (the health "
+             "or account page, `python -m app health`); see docs/health.md. The set is built "
+             f"{snapshots.PART_ACCOUNTS:,} accounts at a time (one INSERT ... SELECT each: DuckDB's memory for the "
+             "query scales with the part), from the sources keyed by account (usage by month, tickets by day, ARR, "
+             "line items, ...) staged once per build in temp tables. The peak-memory rows reset the process's "
+             "high-water mark first (Linux clear_refs) and hold the Python process with the benchmark's own "
+             "imports (streamlit, AppTest). AppTest's warm rerun includes AppTest's own overhead.")
     return section("Customer health", [*results[:3], *mem[:1], *results[3:], *mem[1:]], notes)
 
 

@@ -209,6 +209,35 @@ def test_snapshot_set_built_in_sql_equals_the_numpy_scores_every_week(health_db)
     assert set(stored["stage"]) == set(stages.STAGES)  # every rule is exercised
 
 
+def test_staged_sources_are_dropped_after_a_build_in_parts_even_a_failed_one(sample_copy, monkeypatch):
+    """A set built in parts stages the keyed sources in temp tables once; none outlives the build, and a
+    build failing after staging leaves no set and no temp table."""
+    con = store.connect(sample_copy)
+    cfg = snapshots.config(con)
+    monkeypatch.setattr(snapshots, "PART_ACCOUNTS", 700)
+    staged_tables = "SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '\\_hf\\_s\\_%' ESCAPE '\\'"
+    real = snapshots.build_sql
+
+    def failing(*args, **kwargs):
+        assert store.query_rows(con, staged_tables)[0][0] == 1 + len(factors._SOURCES)  # staged while building
+        if args[3] == 1:  # the second part
+            raise RuntimeError("disk full")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(snapshots, "build_sql", failing)
+    with pytest.raises(RuntimeError):
+        snapshots.ensure_snapshots(con, cfg)
+    assert store.query_rows(con, staged_tables)[0][0] == 0
+    assert snapshots.snapshot_set(con, cfg) is None
+    monkeypatch.setattr(snapshots, "build_sql", real)
+    sid = snapshots.ensure_snapshots(con, cfg)
+    assert store.query_rows(con, staged_tables)[0][0] == 0
+    assert store.query_rows(con, "SELECT count(*) FROM health_snapshots WHERE set_id = ?", [sid])[0][0] > 30_000
+    with pytest.raises(ValueError):
+        factors.query(factors.inputs(con), True, 3, staged=True)
+    con.close()
+
+
 def test_factor_values_of_given_units_equal_the_grid(health_db):
     """raw_values for (account, date) units and for the grid of dates are the same query: the same values."""
     path, _, _ = health_db

@@ -19,18 +19,21 @@ account at two dates (why it moved). See docs/health.md for every definition.
 
 How the query stays fast on 100,000 accounts x 52 weeks (3.4M account-weeks): accounts get an
 integer key and each (account, date) one integer slot, so no join or grouping runs on id strings;
-every dated source is joined by range to the few dates (52 rows) once and aggregated per slot in
-one pass (tickets, NPS, renewals); seats come from per-account pieces of time with the same line
+every dated source is joined by range to the few dates (52 rows) once and aggregated per slot
+(tickets; NPS and renewals together); seats come from per-account pieces of time with the same line
 items active; month-level inputs (usage, ARR, the run start, the account's columns) are joined once
-per account and scoring month. Build the weekly grid (snapshots.build_sql) or any units with it.
+per account and scoring month. Build the weekly grid (snapshots.build_sql) or any units with it; a grid
+built in parts reads the keyed sources staged once for all parts (staged()).
 """
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
+import duckdb
 import numpy as np
 import pandas as pd
 
@@ -72,25 +75,63 @@ def inputs(cur: store.Cursor) -> Inputs:
     return Inputs(tuple(metrics), active, tuple(num), tuple((c, tuple(v)) for c, v in cat))
 
 
-_SQL = """
-WITH
-d AS (  -- the dates, numbered k; c = the month after t's last complete month, numbered ci
+_D = """d AS (  -- the dates, numbered k; c = the month after t's last complete month, numbered ci
     SELECT k, t, c, CAST(dense_rank() OVER (ORDER BY c) - 1 AS INTEGER) AS ci
     FROM (SELECT CAST(k AS INTEGER) AS k, CAST(t AS DATE) AS t,
                  CAST(date_trunc('month', CAST(t AS DATE) + 1) AS DATE) AS c FROM _hf_dates)
-),
-keys AS MATERIALIZED (  -- an integer key per account: every join on a big table below is on integers
-    SELECT account_id, ak
+)"""
+
+_KEYS = """SELECT account_id, ak
     FROM (SELECT account_id, CAST(row_number() OVER (ORDER BY account_id) AS BIGINT) AS ak
-          FROM (SELECT DISTINCT CAST(account_id AS VARCHAR) AS account_id FROM {key_source}))
-    WHERE ak % {parts} = {part}  -- one part of the accounts at a time (snapshots.ensure_snapshots)
-),
-subs AS MATERIALIZED (  -- line items with ARR, by account key and product number
-    SELECT y.ak, CAST(dense_rank() OVER (ORDER BY s.product) AS INTEGER) AS pk, s.start_date,
+          FROM (SELECT DISTINCT CAST(account_id AS VARCHAR) AS account_id FROM {key_source}))"""
+
+# The sources keyed by the integer account key (each reads keys and d only). A set build stages them once for
+# every account (temp tables, staged()) and each part reads its keys' rows; otherwise they are CTEs of the query.
+_SOURCES = {
+    # line items with ARR, by account key and product number
+    "subs": """SELECT y.ak, CAST(dense_rank() OVER (ORDER BY s.product) AS INTEGER) AS pk, s.start_date,
            coalesce(s.end_date, DATE '9999-12-31') AS end_date, coalesce(s.quantity, 0) AS qty, s.arr
     FROM subscriptions s JOIN keys y ON y.account_id = s.account_id
-    WHERE s.arr > 0
-),
+    WHERE s.arr > 0""",
+    # usage per account and month, one column per metric (a month's rows averaged)
+    "um": """SELECT y.ak, CAST(date_trunc('month', u.date) AS DATE) AS month{usage_cols}
+    FROM usage u JOIN keys y ON y.account_id = u.account_id
+    WHERE u.metric IN ({metric_params}) AND u.date >= (SELECT min(c) FROM d) - INTERVAL 4 MONTH
+      AND u.date < (SELECT max(c) FROM d)
+    GROUP BY ALL""",
+    # monthly ARR of the months needed
+    "am": """SELECT y.ak, m.month, m.arr
+    FROM arr_monthly m JOIN keys y ON y.account_id = m.account_id
+    WHERE m.month >= (SELECT min(c) FROM d) - INTERVAL 13 MONTH AND m.month < (SELECT max(c) FROM d)""",
+    # the starts of runs of months with ARR: a start holds until the next one
+    "sp": """SELECT y.ak, b.month,
+           coalesce(lead(b.month) OVER (PARTITION BY y.ak ORDER BY b.month), DATE '9999-12-31') AS next_start
+    FROM arr_bridge_account b JOIN keys y ON y.account_id = b.account_id
+    WHERE b.category IN ('new', 'reactivation')""",
+    "acc": """SELECT y.ak, y.account_id, a.segment, a.csm_id{extra_cols}
+    FROM keys y LEFT JOIN accounts a ON a.account_id = y.account_id""",
+    # NPS answers per account and day (of several on one day, the lowest); each holds until the next
+    "nps1": """SELECT ak, date, score, coalesce(lead(date) OVER (PARTITION BY ak ORDER BY date), DATE '9999-12-31')
+               AS next_date
+    FROM (SELECT y.ak, CAST(x.date AS DATE) AS date, min(x.score) AS score
+          FROM nps x JOIN keys y ON y.account_id = x.account_id
+          WHERE x.score IS NOT NULL
+          GROUP BY ALL)""",
+    # tickets per account and day, all and high/urgent
+    "tday": """SELECT y.ak, CAST(x.opened_at AS DATE) AS day, count(*) AS n,
+           count(*) FILTER (WHERE lower(trim(x.priority)) IN ({high})) AS high
+    FROM tickets x JOIN keys y ON y.account_id = x.account_id
+    WHERE CAST(x.opened_at AS DATE) > (SELECT min(t) FROM d) - {ticket_days}
+      AND CAST(x.opened_at AS DATE) <= (SELECT max(t) FROM d)
+    GROUP BY ALL""",
+    # the ends of annual-or-longer contracts that can fall in the RENEWAL_STAGE_DAYS after a date
+    "ren": """SELECT y.ak, r.end_date
+    FROM renewals r JOIN keys y ON y.account_id = r.account_id
+    WHERE date_diff('month', r.start_date, r.end_date) >= {min_term}
+      AND r.end_date > (SELECT min(t) FROM d) AND r.end_date <= (SELECT max(t) FROM d) + {renewal_days}""",
+}
+
+_REST = """
 cuts AS (  -- per account, each day a line item starts or ends: from one to the next, the same lines are active
     SELECT ak, day, lead(day) OVER (PARTITION BY ak ORDER BY day) AS next_day
     FROM (SELECT ak, start_date AS day FROM subs UNION SELECT ak, end_date FROM subs)
@@ -107,28 +148,6 @@ seats AS (  -- each date in the piece it falls in (slot = account x date): one r
     FROM pieces p JOIN d ON p.day <= d.t AND p.next_day > d.t
 ),
 {base_cte},
-um AS (  -- usage per account and month, one column per metric (a month's rows averaged)
-    SELECT y.ak, CAST(date_trunc('month', u.date) AS DATE) AS month{usage_cols}
-    FROM usage u JOIN keys y ON y.account_id = u.account_id
-    WHERE u.metric IN ({metric_params}) AND u.date >= (SELECT min(c) FROM d) - INTERVAL 4 MONTH
-      AND u.date < (SELECT max(c) FROM d)
-    GROUP BY ALL
-),
-am AS (  -- monthly ARR of the months needed
-    SELECT y.ak, m.month, m.arr
-    FROM arr_monthly m JOIN keys y ON y.account_id = m.account_id
-    WHERE m.month >= (SELECT min(c) FROM d) - INTERVAL 13 MONTH AND m.month < (SELECT max(c) FROM d)
-),
-sp AS (  -- the starts of runs of months with ARR: a start holds until the next one
-    SELECT y.ak, b.month,
-           coalesce(lead(b.month) OVER (PARTITION BY y.ak ORDER BY b.month), DATE '9999-12-31') AS next_start
-    FROM arr_bridge_account b JOIN keys y ON y.account_id = b.account_id
-    WHERE b.category IN ('new', 'reactivation')
-),
-acc AS (
-    SELECT y.ak, y.account_id, a.segment, a.csm_id{extra_cols}
-    FROM keys y LEFT JOIN accounts a ON a.account_id = y.account_id
-),
 mon AS (  -- per account and scoring month: usage the last complete month and 3 months before it, ARR then and
           -- 12 months before it (equality joins on the month)
     SELECT m.ak * {nk} + m.ci AS mslot, a.account_id, a.segment, a.csm_id{usage_pick},
@@ -144,37 +163,20 @@ mon AS (  -- per account and scoring month: usage the last complete month and 3 
     LEFT JOIN sp s1 ON s1.ak = m.ak AND s1.month <= CAST(m.c - INTERVAL 1 MONTH AS DATE)
          AND s1.next_start > CAST(m.c - INTERVAL 1 MONTH AS DATE)
 ),
-nps1 AS (  -- NPS answers per account and day (of several on one day, the lowest); each holds until the next
-    SELECT ak, date, score, coalesce(lead(date) OVER (PARTITION BY ak ORDER BY date), DATE '9999-12-31') AS next_date
-    FROM (SELECT y.ak, CAST(x.date AS DATE) AS date, min(x.score) AS score
-          FROM nps x JOIN keys y ON y.account_id = x.account_id
-          WHERE x.score IS NOT NULL
-          GROUP BY ALL)
-),
-tday AS (  -- tickets per account and day, all and high/urgent
-    SELECT y.ak, CAST(x.opened_at AS DATE) AS day, count(*) AS n,
-           count(*) FILTER (WHERE lower(trim(x.priority)) IN ({high})) AS high
-    FROM tickets x JOIN keys y ON y.account_id = x.account_id
-    WHERE CAST(x.opened_at AS DATE) > (SELECT min(t) FROM d) - {ticket_days}
-      AND CAST(x.opened_at AS DATE) <= (SELECT max(t) FROM d)
-    GROUP BY ALL
+tev AS (  -- per account and date (slot): tickets opened in the {ticket_days} days up to the date, all and high/urgent
+    SELECT x.ak * {nk} + d.k AS slot, sum(x.n) AS tickets, sum(x.high) AS high_tickets
+    FROM tday x JOIN d ON x.day <= d.t AND x.day > d.t - {ticket_days}
+    GROUP BY slot
 ),
 ev AS (  -- per account and date (slot): the dated events around it, joined to the few dates by range, one
-         -- aggregation for all: tickets opened in the {ticket_days} days up to the date, the latest NPS answer in
-         -- {nps_days} days, the next end of an annual-or-longer contract in the {renewal_days} days after it
-    SELECT slot, sum(n) AS tickets, sum(high) AS high_tickets, max(nps) AS nps, max(nps_date) AS nps_date,
-           min(next_renewal) AS next_renewal
-    FROM (SELECT x.ak * {nk} + d.k AS slot, x.n, x.high, CAST(NULL AS INTEGER) AS nps,
-                 CAST(NULL AS DATE) AS nps_date, CAST(NULL AS DATE) AS next_renewal
-          FROM tday x JOIN d ON x.day <= d.t AND x.day > d.t - {ticket_days}
-          UNION ALL
-          SELECT s.ak * {nk} + d.k, 0, 0, s.score, s.date, NULL
+         -- aggregation for both: the latest NPS answer in {nps_days} days, the next end of an annual-or-longer
+         -- contract in the {renewal_days} days after it
+    SELECT slot, max(nps) AS nps, max(nps_date) AS nps_date, min(next_renewal) AS next_renewal
+    FROM (SELECT s.ak * {nk} + d.k AS slot, s.score AS nps, s.date AS nps_date, CAST(NULL AS DATE) AS next_renewal
           FROM nps1 s JOIN d ON s.date <= d.t AND s.date > d.t - {nps_days} AND s.next_date > d.t
           UNION ALL
-          SELECT y.ak * {nk} + d.k, 0, 0, NULL, NULL, r.end_date
-          FROM renewals r JOIN keys y ON y.account_id = r.account_id
-          JOIN d ON r.end_date > d.t AND r.end_date <= d.t + {renewal_days}
-          WHERE date_diff('month', r.start_date, r.end_date) >= {min_term})
+          SELECT r.ak * {nk} + d.k, NULL, NULL, r.end_date
+          FROM ren r JOIN d ON r.end_date > d.t AND r.end_date <= d.t + {renewal_days})
     GROUP BY slot
 )
 SELECT b.slot, mon.account_id, d.t, mon.segment, mon.csm_id, b.seats, b.arr_now,
@@ -183,13 +185,16 @@ SELECT b.slot, mon.account_id, d.t, mon.segment, mon.csm_id, b.seats, b.arr_now,
        date_diff('day', CASE WHEN date_trunc('month', d.t) = d.c THEN mon.start_c ELSE mon.start_c1 END, d.t)
            / 30.4375 AS tenure_months,
        ev.nps, ev.nps_date,
-       coalesce(ev.tickets, 0) AS tickets, coalesce(ev.high_tickets, 0) AS high_tickets,
+       coalesce(tev.tickets, 0) AS tickets, coalesce(tev.high_tickets, 0) AS high_tickets,
        ev.next_renewal{extra_sel}
 FROM base b
 JOIN d ON d.k = b.slot % {nk}
 JOIN mon ON mon.mslot = (b.slot // {nk}) * {nk} + d.ci
+LEFT JOIN tev ON tev.slot = b.slot
 LEFT JOIN ev ON ev.slot = b.slot
 """
+_PART = "ak % {parts} = {part}"  # one part of the accounts (snapshots.ensure_snapshots builds a set part by part)
+_MATERIALIZED = ("subs",)  # read twice below (cuts, pieces): computed once
 
 # The grid: every account with an active line item (ARR > 0) at each date.
 _GRID = dict(key_source="subscriptions WHERE arr > 0", base_cte="base AS (SELECT * FROM seats)")
@@ -202,12 +207,8 @@ _GIVEN = dict(key_source="_hf_units", base_cte="""base AS (
 )""")
 
 
-def query(inp: Inputs, units: bool, n_dates: int, part: int = 0,
-          parts: int = 1) -> tuple[str, dict[str, object]]:
-    """The factor query and its parameters: rows (slot, account_id, t, raw values) over the tables _hf_dates
-    (k, t) and, for units, _hf_units (account_id, k); with parts > 1, only the accounts of one part (their
-    integer key modulo parts). Usage metric names and priorities are bound parameters; identifiers are fixed
-    or whitelisted."""
+def _format_args(inp: Inputs, n_dates: int, units: bool) -> tuple[dict[str, object], dict[str, object]]:
+    """The text filled into the query's templates and the bound parameters (usage metric names, priorities)."""
     params: dict[str, object] = {}
     cols, pick = [], []
     for i, m in enumerate(inp.usage_metrics):
@@ -221,15 +222,69 @@ def query(inp: Inputs, units: bool, n_dates: int, part: int = 0,
     extra = "".join(f", TRY_CAST(a.{quote_ident(c)} AS DOUBLE) AS {quote_ident('x_' + c)}" for c in inp.extra_numeric)
     extra += "".join(f", a.{quote_ident(c)} AS {quote_ident('x_' + c)}" for c, _ in inp.extra_categories)
     mode = {k: v.format(nk=int(n_dates)) for k, v in (_GIVEN if units else _GRID).items()}
-    sql = _SQL.format(**mode,
-                      usage_cols="".join(",\n           " + c for c in cols),
-                      usage_pick="".join(", " + c for c in pick), metric_params=metric_params,
-                      high=high, extra_cols=extra, nps_days=int(NPS_DAYS), ticket_days=int(TICKET_DAYS),
-                      extra_pick="".join(f", a.{x}" for x in xs), extra_names="".join(f", {x}" for x in xs),
-                      extra_sel="".join(f", mon.{x}" for x in xs),
-                      renewal_days=int(RENEWAL_STAGE_DAYS), min_term=int(STAGE_MIN_TERM_MONTHS), nk=int(n_dates),
-                      part=int(part), parts=int(parts))
-    return sql, params
+    fmt = dict(**mode,
+               usage_cols="".join(",\n           " + c for c in cols),
+               usage_pick="".join(", " + c for c in pick), metric_params=metric_params,
+               high=high, extra_cols=extra, nps_days=int(NPS_DAYS), ticket_days=int(TICKET_DAYS),
+               extra_pick="".join(f", a.{x}" for x in xs), extra_names="".join(f", {x}" for x in xs),
+               extra_sel="".join(f", mon.{x}" for x in xs),
+               renewal_days=int(RENEWAL_STAGE_DAYS), min_term=int(STAGE_MIN_TERM_MONTHS), nk=int(n_dates))
+    return fmt, params
+
+
+def _used(params: dict[str, object], sql: str) -> dict[str, object]:
+    """The parameters sql refers to (DuckDB refuses named parameters a statement does not use)."""
+    names = set(re.findall(r"\$([A-Za-z_]\w*)", sql))
+    return {k: v for k, v in params.items() if k in names}
+
+
+def query(inp: Inputs, units: bool, n_dates: int, part: int = 0,
+          parts: int = 1, staged: bool = False) -> tuple[str, dict[str, object]]:
+    """The factor query and its parameters: rows (slot, account_id, t, raw values) over the tables _hf_dates
+    (k, t) and, for units, _hf_units (account_id, k); with parts > 1, only the accounts of one part (their
+    integer key modulo parts). staged: the keyed sources are read from the temp tables of staged() (the grid
+    only). Usage metric names and priorities are bound parameters; identifiers are fixed or whitelisted."""
+    if staged and units:
+        raise ValueError("staged sources are the grid's: query given units unstaged")
+    fmt, params = _format_args(inp, n_dates, units)
+    cond = _PART.format(parts=int(parts), part=int(part))
+    if staged:
+        ctes = [f"keys AS MATERIALIZED (SELECT account_id, ak FROM _hf_s_keys WHERE {cond})",
+                *(f"{n} AS {'MATERIALIZED ' if n in _MATERIALIZED else ''}(SELECT * FROM _hf_s_{n} WHERE {cond})"
+                  for n in _SOURCES)]
+    else:
+        ctes = [f"keys AS MATERIALIZED (  -- an integer key per account: every join on a big table below is on "
+                f"integers\n    SELECT * FROM ({_KEYS}) WHERE {cond}\n)",
+                *(f"{n} AS {'MATERIALIZED ' if n in _MATERIALIZED else ''}(\n    {body}\n)"
+                  for n, body in _SOURCES.items())]
+    sql = ("WITH\n" + ",\n".join([_D, *ctes]) + "," + _REST).format(**fmt)
+    return sql, _used(params, sql)
+
+
+@contextmanager
+def staged(cur: store.Cursor, inp: Inputs, n_dates: int) -> Iterator[None]:
+    """Stages the grid's keyed sources once for every account (temp tables _hf_s_<source>: the integer keys, line
+    items, usage by month, monthly ARR, run starts, account columns, NPS answers, tickets by day, contract ends)
+    for query(..., staged=True), part after part; drops them after. Within registered(dates=...).
+
+    Without it each part joins the big tables (usage, tickets, ARR) to its keys by id string again.
+    """
+    fmt, params = _format_args(inp, n_dates, False)
+    made: list[str] = []
+    try:
+        cur.execute("CREATE TEMP TABLE _hf_s_keys AS " + _KEYS.format(**fmt))
+        made.append("_hf_s_keys")
+        for n, body in _SOURCES.items():
+            sql = (f"CREATE TEMP TABLE _hf_s_{n} AS WITH {_D}, keys AS (SELECT account_id, ak FROM _hf_s_keys)\n"
+                   + body.format(**fmt))
+            cur.execute(sql, _used(params, sql))
+            made.append(f"_hf_s_{n}")
+        yield
+    finally:
+        for t in reversed(made):
+            # in a failed transaction the rollback drops them
+            with suppress(duckdb.Error):
+                cur.execute(f"DROP TABLE IF EXISTS {t}")
 
 
 @contextmanager

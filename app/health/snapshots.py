@@ -1,9 +1,9 @@
 """Scores at dates, weekly snapshots in the store, why a score moved, the learned config's fit.
 
-Snapshots are built once per data version and config version, on first need (the health page,
-the CLI), not at import: a 1M-row import stays fast, and a config edit rebuilds them under
-its own version. Every snapshot row carries its set, and a set one config version, so movers
-and histories never compare scores from two configurations.
+Snapshots are built once per data version and config version: after every import (app/prepare.py,
+once the import's transaction has committed, so a 1M-row import stays fast), and on first need for
+a config edit (the health page, the CLI), under its own version. Every snapshot row carries its set,
+and a set one config version, so movers and histories never compare scores from two configurations.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import math
 import time
+from contextlib import nullcontext
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,7 @@ KEEP_SETS = 3  # snapshot sets kept in the store (older ones are dropped when a 
 HORIZON_DAYS = 90  # the score is fitted on, and checked against, renewals in the next 90 days
 USAGE_WARMUP_MONTHS = 6  # as the renewal model: a unit needs 6 months of usage history before it
 MAX_FIT_UNITS = 150_000  # the most recent units are used beyond this (as the renewal model caps contracts)
-PART_ACCOUNTS = 25_000  # accounts per INSERT when a set is built (DuckDB's memory for the query scales with it)
+PART_ACCOUNTS = 12_500  # accounts per INSERT when a set is built (DuckDB's memory for the query scales with it)
 
 
 def week_dates(as_of: dt.date, weeks: int = WEEKS) -> list[dt.date]:
@@ -133,12 +134,13 @@ def snapshot_set(cur: store.Cursor, cfg: Config) -> int | None:
     return rows[0][0]
 
 
-def build_sql(cfg: Config, inp: factors.Inputs, n_dates: int, part: int = 0, parts: int = 1
-              ) -> tuple[str, dict[str, object]]:
+def build_sql(cfg: Config, inp: factors.Inputs, n_dates: int, part: int = 0, parts: int = 1,
+              staged: bool = False) -> tuple[str, dict[str, object]]:
     """The snapshot rows of every account with ARR at each date of factors.registered(): week, account_id,
     score, band, stage, points (one per factor, in cfg's order): score_frame() in SQL, without a round trip
-    of millions of rows through pandas (tests hold the two to the same numbers)."""
-    sql, params = factors.query(inp, False, n_dates, part, parts)
+    of millions of rows through pandas (tests hold the two to the same numbers). With parts, one part of the
+    accounts; staged: reading the sources factors.staged() holds."""
+    sql, params = factors.query(inp, False, n_dates, part, parts, staged)
     exprs = factors.value_sql(inp)
     vals = {n: f"v{i}" for i, n in enumerate(exprs)}  # each value computed once, in its own column
     pts = scorecard.points_sql(cfg, vals, params)
@@ -158,8 +160,10 @@ def build_sql(cfg: Config, inp: factors.Inputs, n_dates: int, part: int = 0, par
 def ensure_snapshots(cur: store.Cursor, cfg: Config | None = None, weeks: int = WEEKS) -> int:
     """The snapshot set of cfg (default: the config in use) for this data version, built if missing.
 
-    One INSERT ... SELECT: factor values, points, scores, bands and stages of every account-week
-    are computed in DuckDB and written in place (build_sql).
+    One INSERT ... SELECT per part of PART_ACCOUNTS accounts: factor values, points, scores, bands and
+    stages of every account-week are computed in DuckDB and written in place (build_sql). With several
+    parts, the sources keyed by account (usage by month, tickets by day, ARR, ...) are staged once for all
+    parts (factors.staged) rather than joined to each part's keys by id string again.
     """
     cfg = cfg or config(cur)
     if cfg.version is None:
@@ -176,10 +180,11 @@ def ensure_snapshots(cur: store.Cursor, cfg: Config | None = None, weeks: int = 
     with store.transaction(cur), factors.registered(cur, dates=dates) as n_dates:
         sid = store.query_rows(cur, "SELECT coalesce(max(set_id), 0) + 1 FROM health_snapshot_sets")[0][0]
         parts = max(1, math.ceil(n_accounts / PART_ACCOUNTS))
-        for part in range(parts):  # a part of the accounts at a time: the same rows, a fraction of the memory
-            sql, params = build_sql(cfg, inp, n_dates, part, parts)
-            cur.execute(f"INSERT INTO health_snapshots SELECT CAST($sid AS INTEGER), week, account_id, score, band, "
-                        f"stage, points FROM ({sql})", {**params, "sid": sid})
+        with factors.staged(cur, inp, n_dates) if parts > 1 else nullcontext():
+            for part in range(parts):  # a part of the accounts at a time: the same rows, a fraction of the memory
+                sql, params = build_sql(cfg, inp, n_dates, part, parts, staged=parts > 1)
+                cur.execute(f"INSERT INTO health_snapshots SELECT CAST($sid AS INTEGER), week, account_id, score, "
+                            f"band, stage, points FROM ({sql})", {**params, "sid": sid})
         old = [r[0] for r in store.query_rows(cur, "SELECT set_id FROM health_snapshot_sets ORDER BY set_id DESC "
                                                    "OFFSET ?", [KEEP_SETS - 1])]
         for o in old:
