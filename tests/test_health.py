@@ -418,3 +418,19 @@ def test_summary_bands_and_verdict_by_hand():
     words = " ".join(evaluate.verdict(evaluate.summary(units)))
     assert "predicts churn worse than the learned score" in words
     assert "Not enough renewal history" in evaluate.verdict(pd.DataFrame())[0]
+
+
+def test_a_score_or_set_built_by_older_code_is_rebuilt(health_db, tmp_path, monkeypatch):
+    """The learned score and snapshot set are keyed by the data and snapshots.BUILD_VERSION: after a change of
+    the build (a bump), the next need fits and builds anew instead of reusing the old ones."""
+    path = tmp_path / "copy.duckdb"
+    shutil.copy(health_db[0], path)
+    con = store.connect(path)
+    cfg = snapshots.config(con)
+    assert cfg.version == health_db[1] and snapshots.ensure_snapshots(con, cfg) == health_db[2]  # reused
+    monkeypatch.setattr(snapshots, "BUILD_VERSION", snapshots.BUILD_VERSION + "-next")
+    new_cfg = snapshots.config(con)
+    assert new_cfg.version != cfg.version
+    assert snapshots.snapshot_set(con, new_cfg) is None
+    assert snapshots.ensure_snapshots(con, new_cfg) != health_db[2]
+    con.close()

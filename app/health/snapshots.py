@@ -96,6 +96,16 @@ def training_units(cur: store.Cursor, cutoff: dt.date) -> pd.DataFrame:
     return df.sort_values(["t", "account_id"], ignore_index=True)
 
 
+# Bumped whenever the factor values, points or scores this code builds change (as BUILD_VERSION 2 did: same-day NPS
+# answers, the lowest counts): a learned score or snapshot set built by older code is then rebuilt, not reused.
+BUILD_VERSION = "2"
+
+
+def build_key(cur: store.Cursor) -> str:
+    """What a learned score and a snapshot set depend on: the data version and this code's BUILD_VERSION."""
+    return f"{store.data_version(cur)}|health-{BUILD_VERSION}"
+
+
 def fit_at(cur: store.Cursor, cutoff: dt.date, inp: factors.Inputs | None = None, data_version: str = "") -> Config:
     """The learned scorecard from outcomes known at cutoff (not saved)."""
     inp = inp or factors.inputs(cur)
@@ -117,7 +127,7 @@ def config(cur: store.Cursor) -> Config:
     v = scorecard.active_version(cur)
     if v is not None:
         return scorecard.load(cur, v)
-    dv = store.data_version(cur)
+    dv = build_key(cur)
     cfg = scorecard.learned_for(cur, dv)
     if cfg is None:
         cfg = scorecard.save(cur, fit_at(cur, store.as_of(cur), data_version=dv))
@@ -128,7 +138,7 @@ def config(cur: store.Cursor) -> Config:
 
 
 def snapshot_set(cur: store.Cursor, cfg: Config) -> int | None:
-    dv = store.data_version(cur)
+    dv = build_key(cur)
     rows = store.query_rows(cur, "SELECT max(set_id) FROM health_snapshot_sets WHERE config_version = ? "
                                  "AND data_version = ?", [cfg.version, dv])
     return rows[0][0]
@@ -175,7 +185,7 @@ def ensure_snapshots(cur: store.Cursor, cfg: Config | None = None, weeks: int = 
     asof = store.as_of(cur)
     inp = factors.inputs(cur)
     dates = week_dates(asof, weeks)
-    dv = store.data_version(cur)
+    dv = build_key(cur)
     n_accounts = store.query_rows(cur, "SELECT count(DISTINCT account_id) FROM subscriptions WHERE arr > 0")[0][0]
     with store.transaction(cur), factors.registered(cur, dates=dates) as n_dates:
         sid = store.query_rows(cur, "SELECT coalesce(max(set_id), 0) + 1 FROM health_snapshot_sets")[0][0]
