@@ -120,6 +120,20 @@ def _held() -> _Held | None:
     return held if held is not None and held.thread is t else None
 
 
+def _open_waiting(path: str, ensure: bool) -> store.Cursor:
+    """Open the store, waiting up to STORE_WAIT_SECONDS for another process (a cron load) to let go of it,
+    without holding _LOCK meanwhile (this process's other sessions go on)."""
+    deadline = time.monotonic() + STORE_WAIT_SECONDS
+    while True:
+        try:
+            with _LOCK:
+                return store.connect(path, ensure=ensure)
+        except store.StoreError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.25)
+
+
 def cursor() -> store.Cursor:
     """This run's read connection: one snapshot of the store for the whole script run.
 
@@ -135,16 +149,7 @@ def cursor() -> store.Cursor:
     if held is not None and held.path == path:
         return held.con
     release()
-    deadline = time.monotonic() + STORE_WAIT_SECONDS
-    while True:  # wait for another process (a cron load) without holding up this one's other sessions
-        try:
-            with _LOCK:
-                con = store.connect(path, ensure=path not in _schema_ready)
-            break
-        except store.StoreError:
-            if time.monotonic() >= deadline:
-                raise
-            time.sleep(0.25)
+    con = _open_waiting(path, ensure=path not in _schema_ready)
     _schema_ready.add(path)
     t = threading.current_thread()
     try:
@@ -387,21 +392,7 @@ def _pack_bytes(path: str, kind: str, fmt_: str, segment: str | None, scenarios:
     """Runs on Streamlit's worker thread when the button is clicked: its own store connection, closed here."""
     from app import packs
 
-    deadline = time.monotonic() + STORE_WAIT_SECONDS
-    while True:  # as cursor(): wait for a cron load without holding the lock
-        try:
-            with _LOCK:
-                con = store.connect(path, ensure=False)
-            break
-        except store.StoreError:
-            if time.monotonic() >= deadline:
-                raise
-            time.sleep(0.25)
-    try:
-        return packs.build(con, kind, fmt_, segment, scenarios)
-    finally:
-        with _LOCK:
-            con.close()
+    return _store_bytes(path, packs.build, (kind, fmt_, segment, scenarios))
 
 
 def store_bytes(fn: Callable[..., bytes], *args: Any) -> Callable[[], bytes]:
@@ -411,16 +402,7 @@ def store_bytes(fn: Callable[..., bytes], *args: Any) -> Callable[[], bytes]:
 
 
 def _store_bytes(path: str, fn: Callable[..., bytes], args: tuple[Any, ...]) -> bytes:
-    deadline = time.monotonic() + STORE_WAIT_SECONDS
-    while True:
-        try:
-            with _LOCK:
-                con = store.connect(path, ensure=False)
-            break
-        except store.StoreError:
-            if time.monotonic() >= deadline:
-                raise
-            time.sleep(0.25)
+    con = _open_waiting(path, ensure=False)
     try:
         return fn(con, *args)
     finally:

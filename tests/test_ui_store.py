@@ -137,3 +137,14 @@ def test_an_upload_is_parsed_once_per_file_and_choices(monkeypatch: pytest.Monke
     ui.parsed_upload(up, "accounts", {"account_id": "account_id", "name": ""}, None, None)  # a new mapping
     ui.parsed_upload(Upload("test-file-2"), "accounts", None, None, None)  # a new upload
     assert len(calls) == 3
+
+
+def test_click_time_downloads_open_their_own_connection_and_close_it(sample_copy) -> None:
+    """The lazy downloads (packs, the health CSV/XLSX) run on Streamlit's worker thread when clicked: they open
+    the store themselves, wait for a writer like a page does, and leave the file free."""
+    got = ui._store_bytes(str(sample_copy), lambda con, n: str(
+        con.execute("SELECT count(*) FROM accounts").fetchall()[0][0] + n).encode(), (1,))
+    assert int(got) > 1
+    deck = ui._pack_bytes(str(sample_copy), "forecast", "pptx", None, ())
+    assert deck[:2] == b"PK" and len(deck) > 10_000
+    assert _other_process_opens(sample_copy, wait_s=0.0)
