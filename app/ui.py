@@ -6,6 +6,7 @@ parameters plus the data version.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime as dt
 import functools
@@ -100,10 +101,24 @@ def _reap() -> int:
     return len(dead)
 
 
+_STOP = threading.Event()
+
+
 def _janitor_loop() -> None:
-    while True:
-        time.sleep(JANITOR_SECONDS)
+    while not _STOP.wait(JANITOR_SECONDS):
         _reap()
+
+
+@atexit.register
+def _stop_janitor() -> None:
+    """At interpreter exit, before daemon threads are cut off: stop the janitor and close what it would have.
+
+    A daemon thread cut off inside DuckDB's C++ (closing a connection as the interpreter finalises) aborts
+    the process ("FATAL: exception not rethrown", exit 134) after everything else has passed."""
+    _STOP.set()
+    if _janitor is not None:
+        _janitor.join(10)
+    _reap()
 
 
 def _start_janitor() -> None:
