@@ -80,7 +80,6 @@ st.caption(f"Expected net renewed ARR {fmt.money(t['expected_net'])}: expected r
            "renewed). " + cal.note)
 
 
-
 def renewals_due() -> None:
     """ARR due and expected renewed ARR by month, segment or CSM: chart, table, downloads."""
     group = st.segmented_control("Group by", ["month", "segment", "csm_name"], default="month",
