@@ -21,3 +21,4 @@ except store.StoreError as exc:  # another process held the store for over a min
     st.error(str(exc))
 finally:
     ui.release()  # the store file is free between runs: `python -m app load` from cron can write
+    ui.freeze_long_lived()  # keeps Streamlit's collection after each run cheap (the why: app/ui.py)

@@ -7,6 +7,7 @@ and a run that ends without releasing must not keep the file locked: another pro
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -148,3 +149,54 @@ def test_click_time_downloads_open_their_own_connection_and_close_it(sample_copy
     deck = ui._pack_bytes(str(sample_copy), "forecast", "pptx", None, ())
     assert deck[:2] == b"PK" and len(deck) > 10_000
     assert _other_process_opens(sample_copy, wait_s=0.0)
+
+
+_FREEZE = """
+import gc, sys, weakref
+from app import ui
+
+class Node:
+    pass
+
+def garbage_cycle():
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+    return weakref.ref(a)
+
+before = garbage_cycle()
+ui.freeze_long_lived()
+frozen = gc.get_freeze_count()
+assert frozen > 10_000, frozen  # the imported modules' objects (pandas, Altair, Streamlit, DuckDB...)
+assert before() is None, "garbage made before the freeze was frozen instead of collected"
+after = garbage_cycle()
+assert gc.collect() >= 2 and after() is None, "garbage made after the freeze is no longer collected"
+ui.freeze_long_lived()
+assert gc.get_freeze_count() == frozen, "froze again although no module was imported"
+import wave  # noqa: F401  (not imported by the app)
+ui.freeze_long_lived()
+assert gc.get_freeze_count() > frozen, "a run that imported a module did not freeze it"
+print("ok")
+"""
+
+_ENTRY_POINT_FREEZES = """
+import gc
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file("streamlit_app.py", default_timeout=120).run()
+assert not at.exception, at.exception
+print(gc.get_freeze_count())
+"""
+
+
+def test_long_lived_objects_are_frozen_once_per_new_import_and_garbage_is_still_collected() -> None:
+    """Streamlit collects every generation after each run; the objects of imported modules are frozen out of
+    that walk (ui.freeze_long_lived), only after runs that imported something, and garbage made before or after
+    a freeze is still collected. In a fresh interpreter: the freeze count is process-wide."""
+    p = subprocess.run([sys.executable, "-c", _FREEZE], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr[-2000:]
+
+
+def test_the_entry_point_freezes_after_its_run(sample_copy: Path) -> None:
+    p = subprocess.run([sys.executable, "-c", _ENTRY_POINT_FREEZES], cwd=ROOT, capture_output=True, text=True,
+                       timeout=300, env={**os.environ, "CS_DB": str(sample_copy)})
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert int(p.stdout.strip().splitlines()[-1]) > 10_000
