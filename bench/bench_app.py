@@ -348,7 +348,7 @@ def prepare_store(db: Path, log_path: Path) -> float:
     return elapsed
 
 
-def run(db: Path, tmp: Path, cold_runs: int = 3, warm_cycles: int = 3, db_note: str = "",
+def run(db: Path, tmp: Path, cold_runs: int = 3, warm_cycles: int = 5, db_note: str = "",
         accounts: int | None = None) -> str:
     from playwright.sync_api import sync_playwright
 
@@ -436,7 +436,7 @@ def run_section(ctx: Context) -> str:
     from bench import big_base
 
     rows, _ = big_base.counts(ctx.big_db)
-    return run(ctx.big_db, d, 1 if ctx.quick else 3, 1 if ctx.quick else 3, ctx.big_note, rows.get("accounts"))
+    return run(ctx.big_db, d, 1 if ctx.quick else 3, 1 if ctx.quick else 5, ctx.big_note, rows.get("accounts"))
 
 
 def main(argv: list[str] | None = None) -> int:
