@@ -346,26 +346,36 @@ def sidebar_context() -> None:
                       "set them and the fiscal year on the Data page.")
 
 
+def kept(key: str, default: Any, options: Any = None) -> dict[str, Any]:
+    """The keyword arguments (key, on_change, args) of a widget whose value survives runs that do not draw it.
+
+    Streamlit drops a widget's state, keyed or not, in any run that does not draw it: another page, a closed
+    lazy section. So the value lives under the non-widget key `key` (tests and links may set it) and is put
+    back into the widget's own key before the widget is drawn; draw the widget without its own default
+    (value, default, index). A kept value no longer among options (a list: its items) falls back to default.
+    """
+    value = st.session_state.get(key, default)
+    if options is not None:
+        allowed = list(options)
+        value = [v for v in value if v in allowed] if isinstance(value, list) else (
+            value if value in allowed else default)
+    st.session_state[_KEPT_WIDGET + key] = value
+    return {"key": _KEPT_WIDGET + key, "on_change": _keep, "args": (key,)}
+
+
+_KEPT_WIDGET = "_widget_"
+
+
+def _keep(key: str) -> None:
+    st.session_state[key] = st.session_state[_KEPT_WIDGET + key]
+
+
 def segment_filter(segments: list[str], where: Any = None) -> str | None:
     """A segment select whose value is kept across pages; returns None for all segments."""
-    where = where or st.sidebar
     options = [ALL, *segments]
-    current = st.session_state.get(SEGMENT_KEY, ALL)
-    if current not in options:
-        current = ALL
-    # A keyed widget seeded from the non-widget key each run: an unkeyed select with
-    # a changing index is a new widget every run and loses every other pick.
-    st.session_state[_SEGMENT_WIDGET] = current
-    choice = where.selectbox("Segment", options, key=_SEGMENT_WIDGET, on_change=_keep_segment,
-                             help="Filters every page by the account's current segment.")
+    choice = (where or st.sidebar).selectbox("Segment", options, help="Filters every page by the account's "
+                                             "current segment.", **kept(SEGMENT_KEY, ALL, options))
     return None if choice == ALL else choice
-
-
-_SEGMENT_WIDGET = "_segment_widget"
-
-
-def _keep_segment() -> None:
-    st.session_state[SEGMENT_KEY] = st.session_state[_SEGMENT_WIDGET]
 
 
 def downloads(chart: alt.Chart | None, data: pd.DataFrame, name: str, where: Any = None) -> None:

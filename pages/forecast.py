@@ -16,7 +16,7 @@ if s.empty:
     st.stop()
 
 segment = ui.segment_filter(ui.cached(topdown.segments))
-quarters = st.sidebar.select_slider("Window", options=[1, 2, 3, 4], value=1,
+quarters = st.sidebar.select_slider("Window", options=[1, 2, 3, 4], **ui.kept("fc_window", 1, [1, 2, 3, 4]),
                                     format_func=lambda q: f"next {q} quarter{'s' if q > 1 else ''}",
                                     help="Contracts whose end date falls after the as-of date and up to "
                                          "3, 6, 9 or 12 months after it.")
@@ -82,9 +82,9 @@ st.caption(f"Expected net renewed ARR {fmt.money(t['expected_net'])}: expected r
 
 def renewals_due() -> None:
     """ARR due and expected renewed ARR by month, segment or CSM: chart, table, downloads."""
-    group = st.segmented_control("Group by", ["month", "segment", "csm_name"], default="month",
-                                 format_func={"month": "Month", "segment": "Segment", "csm_name": "CSM"}.get,
-                                 key="fc_group") or "month"
+    groups = ["month", "segment", "csm_name"]
+    group = st.segmented_control("Group by", groups, **ui.kept("fc_group", "month", groups),
+                                 format_func={"month": "Month", "segment": "Segment", "csm_name": "CSM"}.get) or "month"
     frame = {"month": fc.by_month, "segment": fc.by_segment, "csm_name": fc.by_csm}[group]
     if frame.empty:
         st.info("No contracts are due in this window.")
@@ -106,9 +106,12 @@ def at_risk_accounts() -> None:
         st.info("No contracts are due in this window.")
         return
     f = st.columns([3, 3, 2, 2])
-    csms = f[0].multiselect("CSM", sorted(risk_df["CSM"].dropna().unique()), placeholder="All CSMs")
-    bills = f[1].multiselect("Billing", sorted(risk_df["Billing"].dropna().unique()), placeholder="All billing terms")
-    min_arr = f[2].number_input("Minimum ARR due", min_value=0, value=0, step=1000)
+    # The filters are kept (ui.kept) while another section is open; the page number is not: it starts at 1.
+    csm_options, bill_options = sorted(risk_df["CSM"].dropna().unique()), sorted(risk_df["Billing"].dropna().unique())
+    csms = f[0].multiselect("CSM", csm_options, placeholder="All CSMs", **ui.kept("fc_csms", [], csm_options))
+    bills = f[1].multiselect("Billing", bill_options, placeholder="All billing terms",
+                             **ui.kept("fc_billing", [], bill_options))
+    min_arr = f[2].number_input("Minimum ARR due", min_value=0, step=1000, **ui.kept("fc_min_arr", 0))
     view = risk_df[(risk_df["ARR due"] >= min_arr)
                    & (risk_df["CSM"].isin(csms) if csms else True)
                    & (risk_df["Billing"].isin(bills) if bills else True)]
@@ -230,15 +233,15 @@ def model_and_track_record() -> None:
 def top_down() -> None:
     """ARR, new and churned ARR forecast from their monthly history, with the backtest that chose the method."""
     q_labels = {k: v["label"] for k, v in topdown.QUANTITIES.items()}
-    quantity = st.segmented_control("Series", list(q_labels), format_func=q_labels.get, default="arr",
-                                    key="fc_series") or "arr"
+    quantity = st.segmented_control("Series", list(q_labels), format_func=q_labels.get,
+                                    **ui.kept("fc_series", "arr", q_labels)) or "arr"
     try:
         bt = ui.cached(topdown.backtest_quantity, quantity, segment)
     except ValueError as exc:
         st.info(f"No top-down forecast: {exc}.")
         return
     methods = ["auto", *topdown.METHODS]
-    method = st.radio("Method", methods, horizontal=True,
+    method = st.radio("Method", methods, horizontal=True, **ui.kept("fc_method", "auto", methods),
                       format_func=lambda m: f"best in backtest ({topdown.METHOD_LABELS[bt.best_method]})" if m == "auto"
                       else topdown.METHOD_LABELS[m][:1].upper() + topdown.METHOD_LABELS[m][1:])
     st.caption(bt.explanation)

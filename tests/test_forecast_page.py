@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 import time
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -92,6 +93,34 @@ def test_forecast_page_on_sample(sample_copy, monkeypatch):
     assert not at.exception
     due4 = dollars({m.label: m.value for m in at.metric}["ARR due"])
     assert due4 > due
+
+
+@pytest.mark.slow
+def test_choices_survive_switching_sections(sample_copy, monkeypatch):
+    """Only the open section's widgets are drawn, and Streamlit drops a widget's state in a run that does not
+    draw it: the at-risk filters and the window are kept (ui.kept) while another section is open."""
+    monkeypatch.setenv("CS_DB", str(sample_copy))
+    at = _run()
+    at.sidebar.select_slider[0].set_value(2).run()
+    at.session_state["fc_section"] = "At-risk accounts"
+    at.run()
+    csm = at.multiselect(key="_widget_fc_csms").options[0]
+    at.multiselect(key="_widget_fc_csms").set_value([csm]).run()
+    at.number_input(key="_widget_fc_min_arr").set_value(5000).run()
+
+    def shown() -> pd.DataFrame:
+        return [d.value for d in at.dataframe if "P(renew)" in d.value.columns][0]
+
+    before = shown()
+    assert len(before) and set(before["CSM"]) == {csm} and (before["ARR due"] >= 5000).all()
+    for section in ("Renewals due", "At-risk accounts"):
+        at.session_state["fc_section"] = section
+        at.run()
+        assert not at.exception
+    assert at.multiselect(key="_widget_fc_csms").value == [csm]
+    assert at.number_input(key="_widget_fc_min_arr").value == 5000
+    assert at.sidebar.select_slider[0].value == 2
+    assert shown().equals(before)
 
 
 @pytest.mark.slow
