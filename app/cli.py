@@ -233,7 +233,7 @@ def _prepared(r) -> None:
     if r.health_set is not None:
         print(f"Health scores: snapshot set {r.health_set} (52 weeks of every account) ready in "
               f"{r.health_seconds:.1f} s.")
-    elif r.health_note.startswith("failed"):
+    elif r.health_failed:
         print(f"warning: building the health scores {r.health_note} (the health page will build them; "
               "run `python -m app prepare --debug` to see why)", file=sys.stderr)
     else:
@@ -247,6 +247,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     cur = _open(args)
     _prepared(prepare.run(cur, force=args.force, strict=True))  # errors surface here (exit 1)
     done = renewals.prepared_status(cur)  # what the forecast page will read for this data
+    if len(done):
+        print("Stored for the forecast page (item, built at, build time):")
     for item, created, seconds in done.itertuples(index=False):
         print(f"  {item:<40} {created:%Y-%m-%d %H:%M:%S}  {seconds:6.1f} s")
     return 0
@@ -508,14 +510,15 @@ def _add_store_commands(sub) -> None:
     sp.add_argument("--sheet", help="Excel sheet name (default: the first)")
     sp.add_argument("--date-format", help="strftime format for ambiguous dates, e.g. %%d/%%m/%%Y")
     sp.add_argument("--no-prepare", action="store_true",
-                    help="skip preparing the renewal forecasts after the import (loading several files: run "
-                         "`prepare` after the last)")
+                    help="skip preparing the renewal forecasts and health scores after the import (loading "
+                         "several files: run `prepare` after the last)")
     sp.set_defaults(fn=cmd_load)
 
     sp = _with_db(sub.add_parser("refresh", help="load every source of sources.toml in one transaction (all or "
                                                 "nothing; see sources.example.toml)"))
     sp.add_argument("--config", default="sources.toml", help="the sources file (default: ./sources.toml)")
-    sp.add_argument("--no-prepare", action="store_true", help="skip preparing the renewal forecasts afterwards")
+    sp.add_argument("--no-prepare", action="store_true",
+                    help="skip preparing the renewal forecasts and health scores afterwards")
     sp.set_defaults(fn=cmd_refresh)
 
     sp = _with_db(sub.add_parser("currency", help="show or set the reporting currency and the conversion rule"))
@@ -527,7 +530,9 @@ def _add_store_commands(sub) -> None:
     sp = _with_db(sub.add_parser("prepare", help="train the renewal model, score the contracts due, build the "
                                                 "weekly health scores and store the pages' results for the current "
                                                 "data (load does this)"))
-    sp.add_argument("--force", action="store_true", help="recompute even when prepared for this data already")
+    sp.add_argument("--force", action="store_true",
+                    help="recompute the renewal forecasts even when prepared for this data already (the health "
+                         "scores are built once per data version and kept)")
     sp.set_defaults(fn=cmd_prepare)
 
     sp = _with_db(sub.add_parser("status", help="tables, row counts, date coverage, last imports"))

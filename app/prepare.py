@@ -25,6 +25,7 @@ class Prepared:
     health_set: int | None  # the health snapshot set built or found; None: no score (too little data) or failed
     health_seconds: float
     health_note: str  # why there is no health score, or ""
+    health_failed: bool = False  # building them raised (logged); health_note names the error
 
 
 def run(cur: store.Cursor, force: bool = False, strict: bool = False) -> Prepared:
@@ -42,6 +43,7 @@ def run(cur: store.Cursor, force: bool = False, strict: bool = False) -> Prepare
     from app.health import book
 
     t0 = time.perf_counter()
+    failed = False
     try:
         _, set_id = book.prepare(cur)
         note = ""
@@ -51,5 +53,5 @@ def run(cur: store.Cursor, force: bool = False, strict: bool = False) -> Prepare
         if strict:
             raise
         _log.warning("building the health scores failed; the health page will build them", exc_info=True)
-        set_id, note = None, f"failed ({type(exc).__name__})"
-    return Prepared(rep, set_id, time.perf_counter() - t0, note)
+        set_id, note, failed = None, f"failed ({type(exc).__name__})", True
+    return Prepared(rep, set_id, time.perf_counter() - t0, note, failed)

@@ -52,7 +52,7 @@ st.page_link("pages/health.py", label="Back to Customer health", icon=":material
 
 t = ui.cached(book.account_tables, account_id)
 hist = ui.cached_write(snapshots.history, set_id, account_id) if set_id is not None else pd.DataFrame()
-latest = ui.cached_write(book.latest_week, set_id) if set_id is not None else None
+latest = ui.cached_write(snapshots.latest_week, set_id) if set_id is not None else None
 row = hist[hist["week"] == latest] if len(hist) else hist  # scored this week: the account has ARR now
 c = st.columns(4)
 arr_now = t["arr"]["arr"].iloc[-1] if len(t["arr"]) else None

@@ -272,10 +272,11 @@ def _hiring_inputs(h: sc.Hiring, k) -> sc.Hiring:
     return sc.Hiring(rule, cap, tol)
 
 
-def _hidden_tt(s: sc.Scenario) -> bool:
-    """True when the tech-touch segment is empty and its toggle is off (so it is not shown)."""
+def _hidden(s: sc.Scenario) -> tuple[str, ...]:
+    """The segments off screen: the tech-touch ones while the tech-touch segment is empty and its toggle is off."""
     key = f"pl{st.session_state.get(GEN, 0)}_tt"
-    return not st.session_state.get(key) and bool(sc.empty_tech_touch(s))
+    off = not st.session_state.get(key) and bool(sc.empty_tech_touch(s))
+    return tuple(g.name for g in s.segments if g.tech_touch) if off else ()
 
 
 @ui.fragment
@@ -292,7 +293,8 @@ def planner() -> None:
     st.session_state[SCEN] = sc.dumps(s, indent=None)
     band = spend_band()
     _headlines(s, result, band)
-    aff, hide = _what_a_budget_buys(s, result)
+    hide = _hidden(s)
+    aff = _what_a_budget_buys(s, result, hide)
     _charts(s, result, band, hide)
     _monthly_table(s, result)
     _share_and_export(s, result, aff)
@@ -320,14 +322,13 @@ def _headlines(s: sc.Scenario, result: model.PlanResult, band: Band) -> None:
                                   for x in h.values()))
 
 
-def _what_a_budget_buys(s: sc.Scenario, result: model.PlanResult) -> tuple[pd.DataFrame, tuple[str, ...]]:
-    """The reverse question's table; returns it with the segments hidden from the page."""
+def _what_a_budget_buys(s: sc.Scenario, result: model.PlanResult, hide: tuple[str, ...]) -> pd.DataFrame:
+    """The reverse question's table (without the hidden segments' rows); returns the whole of it."""
     st.subheader("What a budget buys")
     budget = st.slider("Budget for the reverse question (% of ARR)", 1.0, 25.0, float(s.target_pct_arr), 0.5,
                        format="%.1f%%", key="pl_affordable",
                        help="Affordable CSMs at the end of the plan's first year if CS spend is this % of ARR.")
     aff = model.affordable(result, budget)
-    hide = tuple(g.name for g in s.segments if g.tech_touch) if _hidden_tt(s) else ()
     right = {c: st.column_config.TextColumn(alignment="right") for c in (
         "ARR", "Accounts", "Planned CSMs", "Required FTE")}  # strings, so "-" can stand for "no base"
     st.dataframe(planner_inputs.affordable_display(aff, hide), hide_index=True, width="stretch", column_config={
@@ -339,7 +340,7 @@ def _what_a_budget_buys(s: sc.Scenario, result: model.PlanResult) -> tuple[pd.Da
                                                         alignment="right"),
         "ARR per CSM": st.column_config.TextColumn(help="ARR / affordable CSMs ('-': none affordable).",
                                                    alignment="right")})
-    return aff, hide
+    return aff
 
 
 def _charts(s: sc.Scenario, result: model.PlanResult, band: Band, hide: tuple[str, ...]) -> None:

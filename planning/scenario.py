@@ -614,7 +614,7 @@ def with_demand_mode(s: Scenario, by_total: bool, total_per_year: float | None =
     """The scenario with the planner's demand choice: per segment, or one yearly total plus a mix given
     in percent per segment."""
     if not by_total:
-        return per_segment_demand(s) if s.new_customers is not None else replace(s, new_customers=None)
+        return per_segment_demand(s)
     assert total_per_year is not None and shares_pct is not None  # a total + mix comes with both
     return with_total_mix(replace(s, new_customers=None), float(total_per_year),
                           {n: v / 100.0 for n, v in shares_pct.items()})
@@ -635,15 +635,15 @@ def shape_name(d: Demand) -> str:
 def with_picked_shape(d: Demand, shape: str) -> Demand:
     """A segment's demand under a total + mix (its own totals dropped) with the shape picked: a list of
     12 weights is kept while the picker still shows the name it maps to."""
-    return Demand(None, None, shape if shape != shape_name(d) or not isinstance(d.shape, tuple) else d.shape,
-                  d.avg_new_arr, d.annual_logo_churn, d.annual_net_expansion)
+    return replace(d, new_per_month=None, new_per_year=None,
+                   shape=shape if shape != shape_name(d) or not isinstance(d.shape, tuple) else d.shape)
 
 
 def with_year_total(d: Demand, year_shown: float, new_year: float, shape: str) -> Demand:
     """A segment's demand after its yearly-total slider and shape picker: a moved slider (or another shape
     for a yearly total) gives the yearly total spread by the shape; otherwise the demand as it was."""
     if new_year != year_shown or (d.new_per_year is not None and shape != shape_name(d)):
-        return Demand(None, float(new_year), shape, d.avg_new_arr, d.annual_logo_churn, d.annual_net_expansion)
+        return replace(d, new_per_month=None, new_per_year=float(new_year), shape=shape)
     return d
 
 

@@ -645,6 +645,8 @@ def headwind_tailwind(cur: store.Cursor, freq: str = "quarter", segment: str | N
     """Per (fiscal) period: start ARR, churn, contraction, expansion, headwind and tailwind (fractions of start ARR)."""
     summ = bridge_summary(arr_bridge(cur, segment, region, csm_id), freq, store.fiscal_year_start(cur))
     out = summ[["period", "month", "start_arr", "churn", "contraction", "expansion"]].copy()
+    money = ["start_arr", "churn", "contraction", "expansion"]
+    out[money] = out[money].round(2)  # sums of cents: no float tails (7612.299999999999) in the CLI or exports
     out["headwind"] = _ratio(out["churn"] + out["contraction"], out["start_arr"]).round(6)
     out["tailwind"] = _ratio(out["expansion"], out["start_arr"]).round(6)
     return out

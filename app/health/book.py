@@ -154,11 +154,6 @@ def stuck_accounts(cur: store.Cursor, set_id: int, segment: str | None = None,
     return out.sort_values(["tenure_months", "account_id"], ascending=[False, True], ignore_index=True)
 
 
-def latest_week(cur: store.Cursor, set_id: int) -> dt.date:
-    return pd.Timestamp(store.query_rows(cur, "SELECT max(week) FROM health_snapshots WHERE set_id = ?",
-                                         [set_id])[0][0]).date()
-
-
 def due_soon(cur: store.Cursor, days: int = RENEWAL_DAYS) -> pd.DataFrame:
     """Contracts due in the next `days` days with the renewal model's P(renew) (prepared after the import;
     trained and stored here on first need)."""
@@ -243,10 +238,10 @@ def breakdown(cfg: Config, row: pd.Series) -> pd.DataFrame:
 
 
 def stage_counts(view: pd.DataFrame) -> pd.DataFrame:
-    """Accounts per lifecycle stage, of snapshot rows or of summary rows (their accounts added up)."""
+    """Accounts per lifecycle stage, from summary rows (stage, accounts), in the stages' order."""
     from app.health import stages
 
-    n = view.groupby("stage")["accounts"].sum() if "accounts" in view else view["stage"].value_counts()
+    n = view.groupby("stage")["accounts"].sum()
     return pd.DataFrame({"stage": list(stages.STAGES), "accounts": [int(n.get(s, 0)) for s in stages.STAGES]})
 
 

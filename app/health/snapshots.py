@@ -213,6 +213,13 @@ def set_info(cur: store.Cursor, set_id: int) -> dict:
             "factors": json.loads(r[4]), "seconds": r[5]}
 
 
+NO_CSM = "(no CSM)"
+# The optional segment and CSM-name filter ('(no CSM)' for none) over accounts a and account_csm o, as SQL with
+# the parameters $segment and $csm (bound, never user text).
+SEGMENT_CSM_SQL = (f"($segment IS NULL OR a.segment = $segment) "
+                   f"AND ($csm IS NULL OR coalesce(o.csm_name, '{NO_CSM}') = $csm)")
+
+
 def snapshot(cur: store.Cursor, set_id: int, week: dt.date | None = None, segment: str | None = None,
              csm: str | None = None, limit: int | None = None, stage: str | None = None) -> pd.DataFrame:
     """One week of a set (default: the latest) with names, CSM names and ARR: one row per account, lowest
@@ -229,7 +236,7 @@ def snapshot(cur: store.Cursor, set_id: int, week: dt.date | None = None, segmen
         LEFT JOIN account_csm o ON o.account_id = h.account_id
         LEFT JOIN arr_monthly m ON m.account_id = h.account_id AND m.month = date_trunc('month', h.week)
         WHERE h.set_id = $s AND h.week = coalesce($w, (SELECT max(week) FROM health_snapshots WHERE set_id = $s))
-          AND {latest_filter(segment, csm)} AND ($stage IS NULL OR h.stage = $stage)
+          AND {SEGMENT_CSM_SQL} AND ($stage IS NULL OR h.stage = $stage)
         ORDER BY h.score, h.account_id
         LIMIT $limit
         """, {"s": set_id, "w": week, "segment": segment, "csm": csm, "limit": limit, "stage": stage})
@@ -254,13 +261,6 @@ def history(cur: store.Cursor, set_id: int, account_id: str) -> pd.DataFrame:
     return _unpack(df, info["factors"])
 
 
-def latest_filter(segment: str | None, csm: str | None, alias_a: str = "a", alias_o: str = "o") -> str:
-    """SQL condition for an optional segment and CSM name ('(no CSM)' for none): parameters $segment, $csm."""
-    return (f"($segment IS NULL OR {alias_a}.segment = $segment) "
-            f"AND ($csm IS NULL OR coalesce({alias_o}.csm_name, '{NO_CSM}') = $csm)")
-
-
-NO_CSM = "(no CSM)"
 
 
 def movers(cur: store.Cursor, set_id: int, n: int = 20, week: dt.date | None = None, segment: str | None = None,
@@ -284,7 +284,7 @@ def movers(cur: store.Cursor, set_id: int, n: int = 20, week: dt.date | None = N
              AND p.week = b.week - INTERVAL 7 DAY
         LEFT JOIN accounts a ON a.account_id = b.account_id
         LEFT JOIN account_csm o ON o.account_id = b.account_id
-        WHERE b.set_id = $s AND b.week = (SELECT week FROM w) AND b.score <> p.score AND {latest_filter(segment, csm)}
+        WHERE b.set_id = $s AND b.week = (SELECT week FROM w) AND b.score <> p.score AND {SEGMENT_CSM_SQL}
         ORDER BY abs(b.score - p.score) DESC, b.account_id
         LIMIT $n
         """, {"s": set_id, "w": week, "n": n, "segment": segment, "csm": csm})
@@ -295,6 +295,11 @@ def movers(cur: store.Cursor, set_id: int, n: int = 20, week: dt.date | None = N
     for j, nme in enumerate(names):
         out[f"delta_{nme}"] = np.round(P1[:, j] - P0[:, j], 2)
     return out
+
+
+def latest_week(cur: store.Cursor, set_id: int) -> dt.date:
+    return pd.Timestamp(store.query_rows(cur, "SELECT max(week) FROM health_snapshots WHERE set_id = ?",
+                                         [set_id])[0][0]).date()
 
 
 def weeks_of(cur: store.Cursor, set_id: int) -> list[dt.date]:
